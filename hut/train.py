@@ -50,6 +50,21 @@ def _is_multirun() -> bool:
         return False
 
 
+def _pin_gpu(cfg: DictConfig) -> None:
+    """Parallel local jobs (joblib launcher) on a multi-GPU machine: one GPU per job, round-robin."""
+    if cfg.trainer.get("gpu_pin", "auto") != "auto" or not _is_multirun():
+        return
+    import torch
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.get()
+    if "joblib" not in str(hc.launcher.get("_target_", "")) or not torch.cuda.is_available():
+        return
+    n = torch.cuda.device_count()
+    if n > 1:
+        torch.cuda.set_device(int(hc.job.num) % n)
+
+
 def _record_crash(cfg: DictConfig, err: BaseException) -> None:
     from hut import records
     from hut.trainer import run_paths
@@ -74,6 +89,7 @@ def main(cfg: DictConfig):
 
     try:
         _validate(cfg)
+        _pin_gpu(cfg)
         rec = run(cfg)
         best = rec.get("best") or {}
         return float(best.get("score", best.get("BLEU", 0.0)) or 0.0)

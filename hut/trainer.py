@@ -202,7 +202,9 @@ def _train(cfg, tcfg, paths, t0, Accelerator, get_linear_schedule_with_warmup) -
     try:
         for epoch in range(start_epoch, epochs):
             order = _epoch_order(len(train_set), seed, epoch)
-            loader = torch.utils.data.DataLoader(train_set, batch_size=bs, sampler=order, collate_fn=task.collate)
+            # A private generator: building the loader must not draw from the global RNG (resume replays it).
+            loader = torch.utils.data.DataLoader(train_set, batch_size=bs, sampler=order, collate_fn=task.collate,
+                                                 generator=torch.Generator().manual_seed(seed))
             loader = acc.prepare(loader)
             first = start_batch if epoch == start_epoch else 0
             if first:
