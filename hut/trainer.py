@@ -198,6 +198,8 @@ def _train(cfg, tcfg, paths, t0, Accelerator, get_linear_schedule_with_warmup) -
 
     # 5. Train.
     ck_every = int(tcfg.get("checkpoint_every_steps") or 0)
+    # Testing aid for the kill-and-resume test: slow each step down so a test can SIGKILL mid-run.
+    step_delay = float(os.environ.get("HUT_TEST_STEP_DELAY", "0"))
     model.train()
     try:
         for epoch in range(start_epoch, epochs):
@@ -225,6 +227,8 @@ def _train(cfg, tcfg, paths, t0, Accelerator, get_linear_schedule_with_warmup) -
                     optimizer.zero_grad(set_to_none=True)
                 if acc.sync_gradients:
                     step += 1
+                    if step_delay:
+                        time.sleep(step_delay)
                     if step % int(tcfg.log_every) == 0:
                         bar.set_postfix(loss=f"{loss.item():.4f}")
                         logger.log({"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0]}, step)
