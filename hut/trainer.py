@@ -101,21 +101,18 @@ def run(cfg: DictConfig) -> dict:
     tcfg = cfg.trainer
     paths = run_paths(cfg)
 
-    # 1. Skip finished runs; force keeps the old record as an attempt.
-    if paths.record.exists():
-        try:
-            old = records.read_record(paths.record)
-        except records.CorruptRecord:
-            old = {}
-        if old.get("status") == "success" and not cfg.force:
-            print(f"[skip] {paths.key}: finished ({_summary(old)}); force=true reruns it")
-            return old
+    # 1. Skip finished runs; force keeps the old record as an attempt. A run lock makes overlapping
+    #    launches of the same sweep run each run once (the record is checked again under the lock).
+    if (done := _finished(paths)) and not cfg.force:
+        return done
     records.check_writable(paths.dir)
     lock = records.RunLock(paths.lock)
     if not lock.acquire():
         print(f"[skip] {paths.key}: running in another live process ({paths.lock})")
         return {"status": "running", "skipped": True}
     try:
+        if (done := _finished(paths)) and not cfg.force:
+            return done
         if cfg.force and paths.record.exists():
             old = records.read_record(paths.record) if paths.record.exists() else {}
             if old.get("status") == "success":
@@ -266,6 +263,20 @@ def _train(cfg, tcfg, paths, t0, Accelerator, get_linear_schedule_with_warmup) -
     logger.finish(0)
     print(f"[done] {paths.key}: {_summary(record)}")
     return record
+
+
+def _finished(paths: records.RunPaths) -> dict | None:
+    if not paths.record.exists():
+        return None
+    try:
+        old = records.read_record(paths.record)
+    except records.CorruptRecord as e:
+        print(f"[warn] {e}; rerunning")
+        return None
+    if old.get("status") != "success":
+        return None
+    print(f"[skip] {paths.key}: finished ({_summary(old)}); force=true reruns it")
+    return old
 
 
 def _summary(rec: dict) -> str:

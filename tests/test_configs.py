@@ -79,3 +79,14 @@ def test_unknown_choice_is_a_clear_error(hydra_ctx):
         compose("train", overrides=["method=nosuch"])
     with pytest.raises(ConfigCompositionException):
         compose("train", overrides=["trainer.epohcs=3"])  # strict: a typo in a key
+
+
+@pytest.mark.parametrize("launcher", ["slurm", "submitit_local", "joblib"])
+def test_launchers_compose(hydra_ctx, launcher):
+    cfg = compose("train", overrides=["experiment=table1", f"hydra/launcher={launcher}",
+                                      "hydra.launcher.partition=gpu" if launcher == "slurm" else "seed=0"],
+                  return_hydra_config=True)
+    assert "Launcher" in cfg.hydra.launcher._target_
+    if launcher == "slurm":
+        assert cfg.hydra.launcher.partition == "gpu" and cfg.hydra.launcher.gpus_per_node == 1
+        assert cfg.hydra.launcher.array_parallelism > 0
