@@ -1,1 +1,286 @@
-"""(being written)"""
+"""Baselines through peft: ``vera``, ``fourierft``, ``ia3`` and ``prefix`` (prefix tuning).
+
+Module-level methods (vera, fourierft, ia3)
+-------------------------------------------
+The modules come from :func:`hut.methods.targets.resolve_targets` and are handed to peft as exact
+module names; peft's tuner injects its layers into the model *in place* and the model object (and
+its class, ``generate`` included) stays the same. peft adapts whole modules only: on GPT-2, whose
+q, k and v live fused in one ``Conv1D`` (``attn.c_attn``), any of q/k/v adapts the *whole* c_attn
+(all three thirds). hut and lora adapt the slices themselves; these baselines do not.
+
+* ``vera``      - VeRA (Kopiczko et al., 2024): frozen shared random A (r x d_in), B (d_out x r) and
+                  trainable vectors per module, h = W0 x + Λ_b B Λ_d A x. peft starts Λ_b at 0 and
+                  Λ_d at ``d_initial``, so step 0 is the frozen model (identity at init).
+* ``fourierft`` - FourierFT (Gao et al., 2024): ΔW = scaling · Re(IDFT2(S)), S sparse with
+                  ``n_frequency`` trainable entries at fixed random positions. The paper (and peft's
+                  default, ``init_zero: false``) draws the entries from N(0, 1), so the model does
+                  *not* start at the frozen function; ``init_zero: true`` starts them at 0 (identity).
+* ``ia3``       - (IA)^3 (Liu et al., 2022): learned vectors, initialised to 1, that rescale the
+                  outputs of the targeted modules, and for ``ffn_out`` the *input* of the FFN output
+                  projection (= the FFN's intermediate activation; peft's ``feedforward_modules``).
+                  The paper's placement is keys, values and the FFN activation: targets [k, v, ffn_out].
+                  On GPT-2, k and v mean the whole c_attn, so the queries are rescaled too.
+
+All three merge exactly (``merge`` folds each peft layer into its base layer and puts the stock
+``nn.Linear``/``Conv1D`` back).
+
+Prefix tuning (``prefix``)
+--------------------------
+Prefix tuning (Li & Liang, 2021) - the paper's "PreLayer" row - learns ``num_virtual_tokens``
+key/value vectors per layer that every attention layer attends to. It needs peft's ``PeftModel``
+wrapper (``get_peft_model``), which feeds them in as ``past_key_values``; ``apply`` returns that
+wrapper (``PeftModelForSequenceClassification`` for encoders with a head, ``PeftModelForCausalLM``
+for decoders), so ``model(**batch)`` and ``model.generate(...)`` keep working. Differences from a
+plain ``get_peft_model`` call:
+
+* peft puts a trainable *copy* of the classification head in a ``ModulesToSaveWrapper``; we put
+  the model's own head back, which :func:`prepare_model` keeps trainable like for every method
+  (one head, counted once, same parameter names as elsewhere).
+* In the bert family the embeddings offset the position ids by the cache length (the prefix), which
+  would shift every real token's position by ``num_virtual_tokens`` and overflow RoBERTa's 514
+  position table for long inputs. A pre-forward hook on the encoder passes the position ids the
+  model would use without a prefix (prefix vectors have no position). Decoders keep peft's
+  behaviour (positions continue after the prefix; RoPE in Llama is relative anyway).
+
+Not an identity at init (the prefix is attended to from step 0), not mergeable.
+
+The LoRA paper's PreLayer learns hidden activations (L·d per token, keys and values then come from
+the frozen projections); peft's prefix learns keys and values directly (2·L·d per token), e.g.
+10 tokens on RoBERTa-large or GPT-2 medium = 491,520 parameters.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+
+from hut.methods.base import METHODS, Method
+from hut.methods.targets import SHORT_NAMES, normalize_target_names, replace_module, resolve_targets
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- config helpers
+def _int(cfg: Mapping[str, Any], key: str, method: str, default: int, minimum: int = 1) -> int:
+    v = cfg.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ValueError(f"method {method}: {key} must be an integer >= {minimum} (got {v!r})")
+    return v
+
+
+def _float(cfg: Mapping[str, Any], key: str, method: str, default: float, minimum: float | None = None) -> float:
+    v = cfg.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"method {method}: {key} must be a number (got {v!r})")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"method {method}: {key} must be >= {minimum} (got {v!r})")
+    return float(v)
+
+
+def _bool(cfg: Mapping[str, Any], key: str, method: str, default: bool) -> bool:
+    v = cfg.get(key, default)
+    if not isinstance(v, bool):
+        raise ValueError(f"method {method}: {key} must be true or false (got {v!r})")
+    return v
+
+
+def _target_list(cfg: Mapping[str, Any], method: str, default: list[str]) -> list[str]:
+    t = cfg.get("targets", default)
+    if t is None:
+        raise ValueError(f"method {method}: targets must name at least one of {', '.join(SHORT_NAMES)}")
+    return normalize_target_names(t)
+
+
+def _module_names(model: nn.Module, family: str, targets: list[str], method: str) -> list[str]:
+    """Whole-module names for peft; a fused-slice target (GPT-2 q/k/v) becomes the whole module."""
+    resolved = resolve_targets(model, family, targets)
+    fused = sorted({t.name.rsplit(".", 1)[-1] for t in resolved if t.slices is not None})
+    if fused:
+        log.info("method %s: peft adapts whole modules; targets %s adapt all of the fused %s", method,
+                 targets, ", ".join(fused))
+    return [t.name for t in resolved]
+
+
+def _fan_in_fan_out(model: nn.Module, names: list[str]) -> bool:
+    """GPT-2's Conv1D stores weights (in, out): tell peft up front (it would warn and switch)."""
+    modules = dict(model.named_modules())
+    return any(type(modules[n]).__name__ == "Conv1D" for n in names)
+
+
+# --------------------------------------------------------------------------- module-level methods
+def merge_peft_layers(model: nn.Module) -> nn.Module:
+    """Fold every peft tuner layer into its base layer and put the base (stock) module back."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, BaseTunerLayer)]
+    for name, layer in layers:
+        with torch.no_grad():
+            layer.merge()
+        replace_module(model, name, layer.get_base_layer())
+    if "peft_config" in vars(model):  # left on the model by peft's tuner; nothing of peft remains
+        del model.peft_config
+    return model
+
+
+class _PeftTunerMethod(Method):
+    """Inject one peft tuner (LoRA-like: per-module layers) into the model in place."""
+
+    identity_at_init = True
+    mergeable = True
+
+    def peft_config(self, model: nn.Module, family: str):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def apply(self, model: nn.Module, family: str) -> nn.Module:
+        from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
+
+        config = self.peft_config(model, family)
+        tuner_cls = PEFT_TYPE_TO_TUNER_MAPPING[config.peft_type]
+        # The tuner replaces the target modules in place and marks only its own parameters trainable
+        # (everything is frozen on entry anyway). We keep the model, not the tuner wrapper: VeRA's
+        # shared A/B buffers are registered on every VeRA layer, so nothing lives only on the tuner
+        # (which is why peft's inject_adapter_in_model, which refuses VeRA, is not used).
+        tuner_cls(model, config, adapter_name="default")
+        return model
+
+    def merge(self, model: nn.Module) -> nn.Module:
+        return merge_peft_layers(model)
+
+
+@METHODS.register("vera")
+class VeRAMethod(_PeftTunerMethod):
+    name = "vera"
+
+    def __init__(self, cfg: Mapping[str, Any]):
+        super().__init__(cfg)
+        m = self.name
+        self.r = _int(self.cfg, "r", m, 256)
+        self.targets = _target_list(self.cfg, m, ["q", "v"])
+        self.d_initial = _float(self.cfg, "d_initial", m, 0.1)
+        self.dropout = _float(self.cfg, "dropout", m, 0.0, minimum=0.0)
+        self.prng_key = _int(self.cfg, "projection_prng_key", m, 0, minimum=0)
+
+    def peft_config(self, model, family):
+        from peft import VeraConfig
+
+        names = _module_names(model, family, self.targets, self.name)
+        return VeraConfig(r=self.r, target_modules=names, fan_in_fan_out=_fan_in_fan_out(model, names),
+                          d_initial=self.d_initial, vera_dropout=self.dropout,
+                          projection_prng_key=self.prng_key, save_projection=True, init_weights=True)
+
+
+@METHODS.register("fourierft")
+class FourierFTMethod(_PeftTunerMethod):
+    name = "fourierft"
+    identity_at_init = False  # the paper's N(0, 1) spectrum; an instance with init_zero=true is an identity
+
+    def __init__(self, cfg: Mapping[str, Any]):
+        super().__init__(cfg)
+        m = self.name
+        self.n_frequency = _int(self.cfg, "n_frequency", m, 1000)
+        self.scaling = _float(self.cfg, "scaling", m, 150.0)
+        self.targets = _target_list(self.cfg, m, ["q", "v"])
+        self.random_loc_seed = _int(self.cfg, "random_loc_seed", m, 777, minimum=0)
+        self.init_zero = _bool(self.cfg, "init_zero", m, False)
+        self.identity_at_init = self.init_zero
+
+    def peft_config(self, model, family):
+        from peft import FourierFTConfig
+
+        names = _module_names(model, family, self.targets, self.name)
+        modules = dict(model.named_modules())
+        for n in names:
+            w = modules[n].weight
+            if self.n_frequency > w.numel():
+                raise ValueError(f"method fourierft: n_frequency={self.n_frequency} exceeds the {w.numel()} "
+                                 f"entries of {n} ({tuple(w.shape)}); lower method.n_frequency")
+        return FourierFTConfig(n_frequency=self.n_frequency, scaling=self.scaling, target_modules=names,
+                               random_loc_seed=self.random_loc_seed, init_weights=self.init_zero,
+                               fan_in_fan_out=_fan_in_fan_out(model, names))
+
+
+@METHODS.register("ia3")
+class IA3Method(_PeftTunerMethod):
+    name = "ia3"
+
+    def __init__(self, cfg: Mapping[str, Any]):
+        super().__init__(cfg)
+        self.targets = _target_list(self.cfg, self.name, ["k", "v", "ffn_out"])
+
+    def peft_config(self, model, family):
+        from peft import IA3Config
+
+        names = _module_names(model, family, self.targets, self.name)
+        # ffn_out scales its *input* (the FFN activation), as the (IA)^3 paper does; others their output.
+        ff = _module_names(model, family, ["ffn_out"], self.name) if "ffn_out" in self.targets else []
+        return IA3Config(target_modules=names, feedforward_modules=ff, init_ia3_weights=True,
+                         fan_in_fan_out=_fan_in_fan_out(model, names))
+
+
+# --------------------------------------------------------------------------- prefix tuning
+class _UnshiftedPositions:
+    """Pre-forward hook on a bert-family encoder: position ids as if there were no prefix cache.
+
+    BERT/RoBERTa embeddings start the positions at the cache length; the prefix vectors are not
+    tokens, so the real tokens keep the positions they were pre-trained with (and RoBERTa's
+    514-entry table does not overflow at max_length 512). RoBERTa-style embeddings (pads keep
+    ``padding_idx``) use their own ``create_position_ids_from_input_ids`` with no cache offset.
+    """
+
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if kwargs.get("past_key_values") is None or kwargs.get("position_ids") is not None or ids is None:
+            return None
+        emb = getattr(module, "embeddings", None)
+        if hasattr(emb, "create_position_ids_from_input_ids") and getattr(emb, "padding_idx", None) is not None:
+            pos = emb.create_position_ids_from_input_ids(ids, emb.padding_idx, 0)
+        else:
+            pos = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0).expand_as(ids)
+        kwargs["position_ids"] = pos
+        return args, kwargs
+
+
+@METHODS.register("prefix")
+class PrefixTuningMethod(Method):
+    name = "prefix"
+    identity_at_init = False
+    mergeable = False
+
+    def __init__(self, cfg: Mapping[str, Any]):
+        super().__init__(cfg)
+        m = self.name
+        self.num_virtual_tokens = _int(self.cfg, "num_virtual_tokens", m, 10)
+        self.prefix_projection = _bool(self.cfg, "prefix_projection", m, False)
+        self.encoder_hidden_size = _int(self.cfg, "encoder_hidden_size", m, 512)
+
+    @staticmethod
+    def _task_type(model: nn.Module):
+        from peft import TaskType
+
+        arch = type(model).__name__
+        if arch.endswith("ForSequenceClassification"):
+            return TaskType.SEQ_CLS
+        if arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel"):
+            return TaskType.CAUSAL_LM
+        raise ValueError(f"method prefix: unsupported model class {arch} (expected *ForSequenceClassification "
+                         f"or a causal LM)")
+
+    def apply(self, model: nn.Module, family: str) -> nn.Module:
+        from peft import PrefixTuningConfig, get_peft_model
+        from peft.utils.other import ModulesToSaveWrapper
+
+        task_type = self._task_type(model)
+        config = PrefixTuningConfig(task_type=task_type, num_virtual_tokens=self.num_virtual_tokens,
+                                    prefix_projection=self.prefix_projection,
+                                    encoder_hidden_size=self.encoder_hidden_size)
+        peft_model = get_peft_model(model, config)
+        # Put the model's own head back in place of peft's ModulesToSaveWrapper (trainable copy).
+        wrapped = [(n, m) for n, m in peft_model.base_model.named_modules() if isinstance(m, ModulesToSaveWrapper)]
+        for name, wrapper in wrapped:
+            replace_module(peft_model.base_model, name, wrapper.original_module)
+        if family == "bert":
+            backbone = getattr(peft_model.base_model, peft_model.base_model.base_model_prefix)
+            backbone.register_forward_pre_hook(_UnshiftedPositions(), with_kwargs=True)
+        return peft_model

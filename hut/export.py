@@ -1,0 +1,150 @@
+"""Save/load only the trained parameters, and export a merged model that stock transformers loads.
+
+* :func:`save_trainable` / :func:`load_trainable`: the parameters with ``requires_grad`` (the method's
+  adapters and the task head), by name, in one safetensors file. Load them into a model prepared
+  the same way (same model config, same method config): ``prepare_model`` then ``load_trainable``.
+* :func:`export_merged`: fold a mergeable method into the weights (``Method.merge``), check that only
+  stock torch/transformers modules remain, and ``save_pretrained`` the result, so that
+  ``AutoModelFor....from_pretrained(dir)`` gives the adapted model's outputs with no hut code.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+
+TRAINABLE_FILE = "trainable.safetensors"
+
+# Llama-style configs switch biases on per group of projections; a merged HUT layer has a bias
+# (its shift β) even where the frozen projection had none.
+_BIAS_FLAGS = {
+    "attention_bias": r"(^|\.)self_attn\.(q|k|v|o)_proj$",
+    "mlp_bias": r"(^|\.)mlp\.(gate|up|down)_proj$",
+}
+
+
+def trainable_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """name -> detached CPU copy of every trainable parameter."""
+    return {n: p.detach().to("cpu").clone().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_trainable(model: nn.Module, path: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
+    """Write the trainable parameters to ``path`` (a ``.safetensors`` file, or a folder)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path / TRAINABLE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = trainable_state_dict(model)
+    if not tensors:
+        raise ValueError("the model has no trainable parameters to save")
+    meta = {"format": "pt"}
+    for k, v in (metadata or {}).items():
+        meta[str(k)] = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / TRAINABLE_FILE
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
+def load_trainable(model: nn.Module, path: str | Path, strict: bool = True) -> dict[str, list[str]]:
+    """Copy saved trainable parameters into ``model`` (prepared with the same method).
+
+    Returns ``{"missing": [...], "unexpected": [...]}`` (trainable parameters of ``model`` absent from
+    the file, and names in the file that ``model`` lacks). With ``strict`` either is an error, as is
+    a shape mismatch.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / TRAINABLE_FILE
+    saved = load_file(str(path))
+    params = dict(model.named_parameters())
+    trainable = {n for n, p in params.items() if p.requires_grad}
+    unexpected = sorted(n for n in saved if n not in params)
+    missing = sorted(n for n in trainable if n not in saved)
+    if strict and (missing or unexpected):
+        raise ValueError(f"trainable parameters do not match {path}: missing {missing[:5]}"
+                         f"{'...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
+                         f"{'...' if len(unexpected) > 5 else ''} (same method config?)")
+    with torch.no_grad():
+        for n, t in saved.items():
+            if n not in params:
+                continue
+            p = params[n]
+            if p.shape != t.shape:
+                raise ValueError(f"{n}: saved shape {tuple(t.shape)} != model shape {tuple(p.shape)}")
+            p.copy_(t.to(dtype=p.dtype, device=p.device))
+    return {"missing": missing, "unexpected": unexpected}
+
+
+def _is_stock(m: nn.Module) -> bool:
+    mod = type(m).__module__
+    return mod.startswith("torch.") or mod.startswith("transformers.")
+
+
+def _check_stock(model: nn.Module) -> None:
+    bad = sorted({type(m).__qualname__ for m in model.modules() if not _is_stock(m)})
+    if bad:
+        raise ValueError(f"merged model still contains non-stock modules: {', '.join(bad)}")
+
+
+def _fix_bias_flags(model: nn.Module) -> None:
+    """Where merging added a bias to a projection the config declares bias-free, switch the config
+    flag on and give the group's other projections zero biases, so from_pretrained builds them."""
+    config = getattr(model, "config", None)
+    if config is None:
+        return
+    for flag, pattern in _BIAS_FLAGS.items():
+        if not hasattr(config, flag) or getattr(config, flag):
+            continue
+        mods = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear) and re.search(pattern, n)]
+        if not any(m.bias is not None for _, m in mods):
+            continue
+        for _, m in mods:
+            if m.bias is None:
+                w = m.weight
+                m.bias = nn.Parameter(torch.zeros(w.shape[0], dtype=w.dtype, device=w.device), requires_grad=False)
+        setattr(config, flag, True)
+
+
+def merged_copy(model: nn.Module, method, inplace: bool = False) -> nn.Module:
+    """The model with ``method`` folded into stock modules (a deep copy unless ``inplace``)."""
+    if not getattr(method, "mergeable", False):
+        raise NotImplementedError(f"method '{getattr(method, 'name', method)}' cannot be merged")
+    m = model if inplace else copy.deepcopy(model)
+    kwargs = {"keep_original": False} if "keep_original" in inspect.signature(method.merge).parameters else {}
+    m = method.merge(m, **kwargs)
+    _check_stock(m)
+    _fix_bias_flags(m)
+    return m
+
+
+def export_merged(model: nn.Module, method, out_dir: str | Path, tokenizer=None, inplace: bool = False) -> Path:
+    """Merge ``method`` into the weights and ``save_pretrained`` a stock transformers model."""
+    out = Path(out_dir)
+    merged = merged_copy(model, method, inplace=inplace)
+    for p in merged.parameters():
+        p.requires_grad_(False)
+    merged.save_pretrained(str(out))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(out))
+    return out

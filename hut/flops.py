@@ -1,0 +1,313 @@
+"""FLOPs of the fine-tuning methods: the paper's analytic count and what a training step really costs.
+
+Two different quantities, kept apart everywhere (Table 2 says which is which):
+
+* **Analytic** (the paper's Eq. 10-11): the FLOPs to form the updated weight of one adapted d×k
+  matrix, once per optimisation step and independent of the batch,
+
+      HUT   4dk + rd + rk        LoRA   (2r + 1)dk
+
+  For RoBERTa-large with q and v adapted in all 24 layers (48 matrices, d = k = 1024, r = 8) this
+  is 0.20 and 0.86 GFLOPs, the figures the paper prints (:func:`paper_setting_gflops`).
+
+* **Measured**: what one step costs on the real-size architecture, counted by
+  ``torch.utils.flop_counter.FlopCounterMode`` while the model runs (:func:`measure`). The model is
+  built from its config (``hut.models.load_model(..., pretrained=False)``, no download) on the
+  ``meta`` device, so nothing is computed; the method is applied with ``hut.methods.build_method`` +
+  ``prepare_model`` exactly as the trainer does. Conventions (stated in the table):
+
+  - input: ``BATCH`` × ``SEQ_LEN`` = 1 × 128 tokens; eval mode (dropout off); eager attention (so
+    the attention matmuls are counted the same way on every device);
+  - *train step* = forward + backward of ``logits.sum()`` (no optimiser step); *inference* = one
+    forward under ``no_grad`` with the method unmerged;
+  - ``matmul`` FLOPs are FlopCounterMode's (2 per multiply-add: mm, addmm, bmm, convolutions,
+    attention kernels); FlopCounterMode does not count elementwise work, so ``elementwise`` counts
+    1 FLOP per output element of every ATen op tagged pointwise (copies and casts excluded).
+    HUT's own work is almost all elementwise, so both are reported;
+  - the *frozen* floor is the same model with every weight frozen and only the task head trained:
+    "extra" is a method's cost above what training just the head already costs.
+
+  A method whose code cannot run on ``meta`` (data-dependent checks, device-type queries) is
+  measured on the CPU with real tensors at the real width but 1, 2 and 3 layers; the counts are
+  checked to be exactly linear in depth and extrapolated to the real depth (exact for a stack of
+  identical layers; ``measured_on`` says so). If they are not linear, the full model is run on the
+  CPU.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
+BATCH = 1
+SEQ_LEN = 128
+KIND_OF_FAMILY = {"bert": "classification", "gpt2": "generation", "llama": "generation"}
+
+# Pointwise ATen ops that move or cast data without arithmetic: not FLOPs.
+_NOT_ARITHMETIC = frozenset({
+    "clone", "_to_copy", "copy", "copy_", "lift_fresh_copy", "fill", "fill_", "zero_", "zeros_like",
+    "ones_like", "empty_like", "full_like", "detach", "alias", "_unsafe_view", "view", "expand",
+})
+
+
+# --------------------------------------------------------------------------------------------------
+# Analytic (the paper's Eq. 10-11)
+# --------------------------------------------------------------------------------------------------
+def hut_matrix_flops(d: int, k: int, r: int) -> int:
+    """The paper's count for HUT on one d×k matrix: 4dk + rd + rk."""
+    return 4 * d * k + r * d + r * k
+
+
+def lora_matrix_flops(d: int, k: int, r: int) -> int:
+    """The paper's count for LoRA on one d×k matrix: (2r + 1)dk (B·A, then W0 + BA)."""
+    return (2 * r + 1) * d * k
+
+
+ANALYTIC = {
+    "hut": ("4dk + rd + rk", hut_matrix_flops),
+    "lora": ("(2r+1)dk", lora_matrix_flops),
+}
+
+#: The setting of the paper's Table 2: RoBERTa-large, q and v adapted in all 24 layers, r = 8.
+PAPER_SETTING = {"model": "roberta_large", "d": 1024, "k": 1024, "r": 8, "layers": 24, "targets": ["q", "v"]}
+
+
+def analytic_flops(method: str, d: int, k: int, r: int, n_matrices: int) -> int:
+    return ANALYTIC[method][1](d, k, r) * n_matrices
+
+
+def paper_setting_gflops(method: str, setting: Mapping[str, Any] = PAPER_SETTING) -> float:
+    """GFLOPs of ``method`` (hut | lora) in the paper's Table 2 setting (0.20 and 0.86)."""
+    s = setting
+    n = int(s["layers"]) * len(s["targets"])
+    return analytic_flops(method, int(s["d"]), int(s["k"]), int(s["r"]), n) / 1e9
+
+
+# --------------------------------------------------------------------------------------------------
+# Measured
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Count:
+    matmul: int = 0
+    elementwise: int = 0
+
+    def __sub__(self, other: "Count") -> "Count":
+        return Count(self.matmul - other.matmul, self.elementwise - other.elementwise)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    model: str
+    method: str  # "frozen" for the floor
+    method_cfg: str  # canonical JSON of the method config
+    params: dict = field(default_factory=dict)  # adapter, trainable, total
+    train: Count = Count()
+    infer: Count = Count()
+    mergeable: bool | None = None
+    measured_on: str = "meta"
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _elementwise_mode():
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    class ElementwiseCounter(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if torch.Tag.pointwise in func.tags and func.overloadpacket.__name__ not in _NOT_ARITHMETIC:
+                self.total += sum(t.numel() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+            return out
+
+    return ElementwiseCounter()
+
+
+def count_step(model, input_ids, train: bool) -> Count:
+    """FLOPs of one training step (forward + backward of logits.sum()) or one no-grad forward."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    fc = FlopCounterMode(display=False)
+    ew = _elementwise_mode()
+    with fc, ew:
+        if train:
+            logits = model(input_ids=input_ids).logits
+            if logits.requires_grad:  # a frozen decoder has nothing to train: forward only
+                logits.sum().backward()
+        else:
+            with torch.no_grad():
+                model(input_ids=input_ids)
+    return Count(int(fc.get_total_flops()), int(ew.total))
+
+
+def load_config(group: str, name: str) -> dict:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(CONFIGS / group / f"{name}.yaml")
+    cfg.pop("defaults", None)
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def _layer_key(arch: Mapping[str, Any]) -> str:
+    for key in ("num_hidden_layers", "n_layer"):
+        if key in arch:
+            return key
+    raise ValueError("model arch has no layer count (num_hidden_layers / n_layer)")
+
+
+def _count_model_cfg(model_cfg: Mapping[str, Any], layers: int | None = None) -> dict:
+    cfg = copy.deepcopy(dict(model_cfg))
+    cfg["arch"] = dict(cfg["arch"])
+    cfg["arch"]["attn_implementation"] = "eager"
+    if layers is not None:
+        cfg["arch"][_layer_key(cfg["arch"])] = layers
+    return cfg
+
+
+def _build(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any] | None, device: str):
+    import torch
+
+    from hut.methods import build_method, count_parameters, prepare_model
+    from hut.methods.base import Method
+    from hut.models import FAMILY_OF_MODEL_TYPE, load_model
+
+    family = FAMILY_OF_MODEL_TYPE.get(str(model_cfg["arch"]["model_type"]), "bert")
+    kind = KIND_OF_FAMILY.get(family, "classification")
+    with torch.device(device):
+        lm = load_model(model_cfg, kind, num_labels=2, pretrained=False, with_tokenizer=False)
+        if method_cfg is None:
+            class Floor(Method):  # nothing injected: only the task head trains
+                name = "frozen"
+
+                def apply(self, model, family):
+                    return model
+
+            method = Floor({})
+        else:
+            method = build_method(method_cfg)
+        model = prepare_model(lm.model, method, lm.family, lm.head_prefixes)
+    model.eval()
+    return model, count_parameters(model, lm.head_prefixes)
+
+
+def _measure_on(model_cfg, method_cfg, device: str, batch: int, seq_len: int) -> tuple[dict, Count, Count]:
+    import torch
+
+    model, params = _build(model_cfg, method_cfg, device)
+    ids = torch.full((batch, seq_len), 5, dtype=torch.long, device=device)
+    infer = count_step(model, ids, train=False)
+    train = count_step(model, ids, train=True)
+    return params, train, infer
+
+
+def _extrapolate(model_cfg, method_cfg, batch: int, seq_len: int) -> tuple[dict, Count, Count, str]:
+    """CPU, real width, 1/2/3 layers; exact linear extrapolation in depth (checked)."""
+    depth = int(model_cfg["arch"][_layer_key(model_cfg["arch"])])
+    pts = [_measure_on(_count_model_cfg(model_cfg, n), method_cfg, "cpu", batch, seq_len) for n in (1, 2, 3)]
+
+    def flat(p):
+        params, train, infer = p
+        return [params["adapter"], params["trainable"], params["total"],
+                train.matmul, train.elementwise, infer.matmul, infer.elementwise]
+
+    v1, v2, v3 = (flat(p) for p in pts)
+    if any(b - a != c - b for a, b, c in zip(v1, v2, v3)):  # not a stack of identical layers
+        params, train, infer = _measure_on(_count_model_cfg(model_cfg), method_cfg, "cpu", batch, seq_len)
+        return params, train, infer, "cpu (full model)"
+    f = [a + (depth - 1) * (b - a) for a, b in zip(v1, v2)]
+    params = {"adapter": f[0], "trainable": f[1], "total": f[2]}
+    return params, Count(f[3], f[4]), Count(f[5], f[6]), f"cpu (real width; 1-3 layers, extrapolated to {depth})"
+
+
+def canonical(cfg: Mapping[str, Any] | None) -> str:
+    return json.dumps(cfg, sort_keys=True, default=str)
+
+
+_CACHE: dict[tuple, Measurement] = {}
+
+
+def measure(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any] | None,
+            batch: int = BATCH, seq_len: int = SEQ_LEN) -> Measurement:
+    """Measured FLOPs of one method (``method_cfg=None``: the frozen floor) on a model config.
+
+    Deterministic and cached per process. Errors are returned in ``error``, never raised.
+    """
+    import torch
+
+    key = (canonical(model_cfg), canonical(method_cfg), batch, seq_len)
+    if key in _CACHE:
+        return _CACHE[key]
+    name = "frozen" if method_cfg is None else str(method_cfg.get("name"))
+    mergeable = None
+    if method_cfg is not None:
+        try:
+            from hut.methods import METHODS
+
+            mergeable = bool(getattr(METHODS.get(name), "mergeable", False))
+        except Exception:  # noqa: BLE001  unknown method: reported below
+            pass
+    base = dict(model=str(model_cfg.get("name")), method=name, method_cfg=canonical(method_cfg), mergeable=mergeable)
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.manual_seed(0)
+        try:
+            params, train, infer = _measure_on(_count_model_cfg(model_cfg), method_cfg, "meta", batch, seq_len)
+            how = "meta"
+        except Exception:  # noqa: BLE001  not meta-compatible: real tensors, real width, extrapolated depth
+            try:
+                params, train, infer, how = _extrapolate(model_cfg, method_cfg, batch, seq_len)
+            except Exception as e:  # noqa: BLE001
+                msg = (str(e).splitlines() or [""])[0][:200]
+                m = Measurement(**base, measured_on="failed", error=f"{type(e).__name__}: {msg}")
+                _CACHE[key] = m
+                return m
+    m = Measurement(**base, params=dict(params), train=train, infer=infer, measured_on=how)
+    _CACHE[key] = m
+    return m
+
+
+def registered_methods() -> list[str]:
+    from hut.methods import METHODS
+
+    return METHODS.names()
+
+
+def measure_all(model: str = "roberta_large", methods: list[str] | None = None,
+                batch: int = BATCH, seq_len: int = SEQ_LEN) -> list[Measurement]:
+    """The frozen floor, then every method (default: all registered) with configs/method/<name>.yaml."""
+    model_cfg = load_config("model", model)
+    out = [measure(model_cfg, None, batch, seq_len)]
+    for name in methods if methods is not None else registered_methods():
+        try:
+            cfg = load_config("method", name)
+        except FileNotFoundError:
+            cfg = {"name": name}
+        out.append(measure(model_cfg, cfg, batch, seq_len))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hut.flops [model=roberta_large]``: print the measured counts as JSON lines."""
+    import sys
+
+    args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
+    for m in measure_all(args.get("model", "roberta_large")):
+        print(json.dumps(m.to_dict(), sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""Exact parameter counts of a method on a model, without downloading anything.
+
+    python -m hut.params model=roberta_large method=hut [method.r=8] [method.targets=[q,v]] [format=json]
+
+The model is built from its config's ``arch`` with random weights on the ``meta`` device (no memory,
+no download); a method that cannot be applied on ``meta`` is retried on the CPU. Encoder families
+(bert) get a sequence-classification head with 2 labels, decoders (gpt2, llama) a causal-LM head.
+Prints ``adapter`` (trainable minus the task head), ``trainable`` and ``total`` counts, as
+``hut.methods.count_parameters`` defines them; ``format=json`` prints one JSON line.
+
+Overrides are Hydra-style ``key=value`` pairs: ``model=`` and ``method=`` pick
+``configs/model/<M>.yaml`` and ``configs/method/<X>.yaml``; ``method.<key>=<value>`` (and
+``model.<key>=``) override single keys, with OmegaConf's dotlist syntax (``method.targets=[q,v]``).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+KIND_OF_FAMILY = {"bert": "classification", "gpt2": "generation", "llama": "generation"}
+USAGE = "usage: python -m hut.params model=M method=X [method.r=R] [method.targets=[q,v]] [format=text|json]"
+
+
+def _load_group(group: str, name: str) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    path = CONFIGS / group / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+        raise SystemExit(f"unknown {group} '{name}'; known: {', '.join(known)}")
+    cfg = OmegaConf.load(path)
+    cfg.pop("defaults", None)  # Hydra composition list, not a method/model key
+    return cfg  # type: ignore[return-value]
+
+
+def resolve_configs(overrides: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(model cfg, method cfg, format) from ``key=value`` overrides."""
+    from omegaconf import OmegaConf
+
+    picks: dict[str, str] = {}
+    dotted: dict[str, list[str]] = {"model": [], "method": []}
+    for arg in overrides:
+        key, eq, value = arg.partition("=")
+        key = key.lstrip("+")
+        if not eq:
+            raise SystemExit(f"bad argument {arg!r} (expected key=value)\n{USAGE}")
+        if key in ("model", "method", "format"):
+            picks[key] = value
+        elif key.split(".", 1)[0] in dotted and "." in key:
+            group, sub = key.split(".", 1)
+            dotted[group].append(f"{sub}={value}")
+        else:
+            raise SystemExit(f"unknown key {key!r}\n{USAGE}")
+    for need in ("model", "method"):
+        if need not in picks:
+            raise SystemExit(f"missing {need}=...\n{USAGE}")
+    fmt = picks.get("format", "text")
+    if fmt not in ("text", "json"):
+        raise SystemExit(f"format must be text or json (got {fmt!r})")
+    out = []
+    for group in ("model", "method"):
+        cfg = _load_group(group, picks[group])
+        if dotted[group]:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(dotted[group]))
+        out.append(OmegaConf.to_container(cfg, resolve=True))
+    return out[0], out[1], fmt
+
+
+def count(model_cfg: dict[str, Any], method_cfg: dict[str, Any]) -> dict[str, Any]:
+    """Build the real-size model from config (meta, else CPU), apply the method, count."""
+    import torch
+
+    from hut.methods import build_method, count_parameters, prepare_model
+    from hut.models import FAMILY_OF_MODEL_TYPE, load_model
+
+    family = FAMILY_OF_MODEL_TYPE.get(str(model_cfg["arch"]["model_type"]))
+    kind = KIND_OF_FAMILY.get(family or "", "classification")
+    method = build_method(method_cfg)  # config errors surface here, once
+
+    def run(device: str) -> dict[str, int]:
+        with torch.device(device):
+            lm = load_model(model_cfg, kind, num_labels=2, pretrained=False, with_tokenizer=False)
+            model = prepare_model(lm.model, build_method(method_cfg), lm.family, lm.head_prefixes)
+        return count_parameters(model, lm.head_prefixes)
+
+    try:
+        counts, device = run("meta"), "meta"
+    except Exception:  # noqa: BLE001  some methods need real tensors; a real error recurs on the CPU
+        counts, device = run("cpu"), "cpu"
+    return {"model": model_cfg.get("name"), "method": method.name, **counts, "built_on": device,
+            "method_cfg": {k: v for k, v in method_cfg.items() if k != "name"}}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    model_cfg, method_cfg, fmt = resolve_configs(argv)
+    try:
+        res = count(model_cfg, method_cfg)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if fmt == "json":
+        print(json.dumps(res, sort_keys=True))
+    else:
+        print(f"model={res['model']} method={res['method']} {json.dumps(res['method_cfg'], sort_keys=True)}")
+        for key in ("adapter", "trainable", "total"):
+            print(f"{key:>10}: {res[key]:,}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

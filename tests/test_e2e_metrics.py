@@ -1,0 +1,273 @@
+"""E2E metrics: identical to the official E2E NLG Challenge script (measure_scores.py).
+
+The reference figures for the metrics example are those printed by the official script with the
+Perl mteval-v13a-sig (see ../shared/README.md).  One METEOR Java process is shared by the in-process
+tests; one test runs the CLI as a subprocess.
+"""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hut import e2e_metrics as cli
+from hut.metrics import e2e as E
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = Path(__file__).resolve().parent / "fixtures" / "e2e_metrics"
+
+
+def _real_data():
+    for d in (os.environ.get("HUT_DATA"), ROOT.parent / "shared" / "data"):
+        if d and (Path(d) / "e2e" / "metrics_example" / "devel-conc.txt").is_file():
+            return Path(d)
+    return None
+
+
+REAL = _real_data()
+needs_real = pytest.mark.skipif(
+    REAL is None, reason="E2E metrics example not found (set HUT_DATA to ../shared/data)")
+EXAMPLE = REAL / "e2e" / "metrics_example" if REAL else None
+
+OFFICIAL = {"BLEU": 0.7203, "NIST": 7.8212, "METEOR": 0.4801, "ROUGE_L": 0.7910, "CIDEr": 2.3039}
+OFFICIAL_BLEU_CUM = [0.9346, 0.8707, 0.7946, 0.7203]
+OFFICIAL_NIST_CUM = [5.0188, 6.2478, 6.9957, 7.4965, 7.8212]
+OFFICIAL_STDOUT = """SCORES:
+==============
+BLEU: 0.7203
+NIST: 7.8212
+METEOR: 0.4801
+ROUGE_L: 0.7910
+CIDEr: 2.3039
+
+"""
+
+
+@pytest.fixture(scope="module")
+def example_details():
+    refs = E.read_references(EXAMPLE / "devel-conc.txt")
+    outs = E.read_outputs(EXAMPLE / "baseline-output.txt")
+    return E.e2e_score_details(outs, refs)
+
+
+# ------------------------------------------------------------------ the official example, exactly
+
+@needs_real
+def test_example_five_scores_match_official(example_details):
+    got = {m: round(example_details[m], 4) for m in E.METRIC_NAMES}
+    assert got == OFFICIAL
+
+
+@needs_real
+def test_example_cumulative_bleu_nist_match_perl(example_details):
+    assert [round(v, 4) for v in example_details["BLEU_cumulative"]] == OFFICIAL_BLEU_CUM
+    assert [round(v, 4) for v in example_details["NIST_cumulative"]] == OFFICIAL_NIST_CUM
+    # the script's pure-Python fallback prints 7.7889; the Perl figure is the official one
+    assert round(example_details["NIST"], 4) != 7.7889
+
+
+@needs_real
+def test_e2e_scores_api_keys_and_values():
+    refs = E.read_references(EXAMPLE / "devel-conc.txt")
+    outs = E.read_outputs(EXAMPLE / "baseline-output.txt")
+    s = E.e2e_scores(outs, refs)
+    assert list(s) == list(E.METRIC_NAMES)
+    assert all(isinstance(v, float) for v in s.values())
+    assert {m: round(v, 4) for m, v in s.items()} == OFFICIAL
+
+
+@needs_real
+def test_example_bleu_nist_need_no_java(tmp_path):
+    refs = E.read_references(EXAMPLE / "devel-conc.txt")
+    outs = E.read_outputs(EXAMPLE / "baseline-output.txt")
+    d = E.e2e_score_details(outs, refs, metrics=("BLEU", "NIST"), java=str(tmp_path / "no-java"))
+    assert round(d["BLEU"], 4) == OFFICIAL["BLEU"] and round(d["NIST"], 4) == OFFICIAL["NIST"]
+    assert "METEOR" not in d
+
+
+# ------------------------------------------------------------------ CLI
+
+@needs_real
+def test_cli_prints_like_the_official_script(capsys):
+    rc = cli.main([str(EXAMPLE / "devel-conc.txt"), str(EXAMPLE / "baseline-output.txt")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert out == OFFICIAL_STDOUT
+
+
+@needs_real
+def test_cli_json(capsys):
+    rc = cli.main([str(EXAMPLE / "devel-conc.txt"), str(EXAMPLE / "baseline-output.txt"), "--json"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 1
+    obj = json.loads(lines[0])
+    assert list(obj) == list(E.METRIC_NAMES)
+    assert {m: round(v, 4) for m, v in obj.items()} == OFFICIAL
+
+
+@needs_real
+def test_cli_details(capsys):
+    rc = cli.main([str(EXAMPLE / "devel-conc.txt"), str(EXAMPLE / "baseline-output.txt"),
+                   "--details"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "BLEU cumulative n=1..4: 0.9346 0.8707 0.7946 0.7203" in out
+    assert "NIST cumulative n=1..5: 5.0188 6.2478 6.9957 7.4965 7.8212" in out
+
+
+def test_cli_module_entry_point_subprocess():
+    """`python -m hut.e2e_metrics REF SYS --json` as a real command (own Java processes)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "hut.e2e_metrics", str(FIX / "refs.csv"), str(FIX / "outputs.txt"),
+         "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    obj = json.loads(proc.stdout)
+    assert list(obj) == list(E.METRIC_NAMES)
+    inproc = E.e2e_scores(E.read_outputs(FIX / "outputs.txt"), E.read_references(FIX / "refs.txt"))
+    assert obj == pytest.approx(inproc, abs=1e-12)
+
+
+# ------------------------------------------------------------------ reference formats
+
+def test_fixture_csv_and_blocks_read_the_same():
+    blocks = E.read_references(FIX / "refs.txt")
+    csv_refs = E.read_references(FIX / "refs.csv")
+    assert blocks == csv_refs
+    assert [len(r) for r in blocks] == [3, 2, 1, 2]  # the repeated, non-adjacent MR stays apart
+    assert csv_refs[3][1] == 'A pub, "The Eagle", is at the riverside.'
+
+
+def test_csv_detected_by_content_and_scores_identical(tmp_path, capsys):
+    disguised = tmp_path / "references.txt"  # a CSV without the .csv name
+    shutil.copy(FIX / "refs.csv", disguised)
+    outs = str(FIX / "outputs.txt")
+    results = []
+    for ref in (FIX / "refs.txt", FIX / "refs.csv", disguised):
+        assert cli.main([str(ref), outs, "--json"]) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    assert results[0] == results[1] == results[2]
+    assert 0 < results[0]["BLEU"] < 1 and results[0]["CIDEr"] > 0
+
+
+@needs_real
+def test_example_as_official_csv_gives_identical_scores(tmp_path, capsys):
+    refs = E.read_references(EXAMPLE / "devel-conc.txt")
+    csv_path = tmp_path / "example.csv"
+    lines = ['"mr","ref"']
+    for i, rs in enumerate(refs):
+        for r in rs:
+            lines.append('"name[Inst %d], area[city centre]","%s"' % (i, r.replace('"', '""')))
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert E.read_references(csv_path) == refs
+    assert cli.main([str(csv_path), str(EXAMPLE / "baseline-output.txt")]) == 0
+    assert capsys.readouterr().out == OFFICIAL_STDOUT
+
+
+def test_csv_repairs_like_the_official_reader(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text('\ufeffmr,ref\n"name[A], priceRange[Â£20-25]",A costs Â£20-25.\n'
+                 '"name[A], priceRange[Â£20-25]",Caf\u00c3\u00a9 A.\n\n', encoding="utf-8")
+    assert E.read_references(p) == [["A costs £20-25.", "Café A."]]
+
+
+def test_plain_text_reference_layouts(tmp_path):
+    single = tmp_path / "single.txt"
+    single.write_text("one ref\nanother ref\nthird\n", encoding="utf-8")
+    assert E.read_references(single) == [["one ref"], ["another ref"], ["third"]]
+    assert E.read_references(single, n_outputs=1) == [["one ref", "another ref", "third"]]
+    gaps = tmp_path / "gaps.txt"
+    gaps.write_text("a\nb\n\n\n\nc\n\n", encoding="utf-8")
+    assert E.read_references(gaps) == [["a", "b"], ["c"]]
+
+
+# ------------------------------------------------------------------ errors
+
+def test_count_mismatch_names_both_files(tmp_path, capsys):
+    short = tmp_path / "short-outputs.txt"
+    short.write_text("\n".join(E.read_outputs(FIX / "outputs.txt")[:3]) + "\n", encoding="utf-8")
+    rc = cli.main([str(FIX / "refs.txt"), str(short)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert str(FIX / "refs.txt") in err and str(short) in err
+    assert "4 instances" in err and "3 lines" in err
+    with pytest.raises(cli.InputMismatchError, match="4 instances"):
+        cli.load_pair(str(FIX / "refs.csv"), str(short))
+    with pytest.raises(ValueError, match="must match"):
+        E.e2e_scores(["a", "b"], [["a"]])
+
+
+def test_java_missing_api(tmp_path, monkeypatch):
+    refs = E.read_references(FIX / "refs.txt")
+    outs = E.read_outputs(FIX / "outputs.txt")
+    with pytest.raises(E.JavaNotFoundError, match="Java runtime not found"):
+        E.e2e_scores(outs, refs, java=str(tmp_path / "no-java"))
+    monkeypatch.setenv("HUT_JAVA", str(tmp_path / "still-no-java"))
+    with pytest.raises(E.JavaNotFoundError, match="HUT_JAVA"):
+        E.e2e_scores(outs, refs)
+    monkeypatch.delenv("HUT_JAVA")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(E.JavaNotFoundError, match="on PATH"):
+        E.e2e_scores(outs, refs)
+
+
+def test_java_missing_cli(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "HUT_JAVA"}
+    env["PATH"] = str(tmp_path)  # an empty directory: no java
+    proc = subprocess.run(
+        [sys.executable, "-m", "hut.e2e_metrics", str(FIX / "refs.txt"), str(FIX / "outputs.txt")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "Java runtime not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+# ------------------------------------------------------------------ mteval-v13a details
+
+def test_mteval_tokenisation():
+    s = 'Hello, World! It costs £20-25 (3.5 km), isn\'t it? A&amp;B "quoted" x/y É'
+    assert E.mteval_tokenize(s) == (
+        'hello , world ! it costs £20 - 25 ( 3.5 km ) , isn\'t it ? a & b " quoted " x / y É')
+    assert E.mteval_tokenize("  1,000.5  end.\n next ") == "1,000.5 end . next"
+
+
+def test_closest_reference_length_fold():
+    # the examples documented in mteval-v13a: candidate of 7 tokens, references 11, 8, 6, 7
+    assert E._closest_ref_length(11, 8, 7) == 8
+    assert E._closest_ref_length(8, 6, 7) == 6  # tie: the shorter
+    assert E._closest_ref_length(6, 7, 7) == 7
+    assert E._closest_ref_length(5, 0, 7) == 5  # empty (padding) reference ignored
+
+
+def test_nist_length_uses_reference_words_over_max_reference_count():
+    # instance 1: 1 reference of 10 words, a 5-word output; instance 2: 3 one-word references.
+    # Perl: average reference length = 13 words / 3 reference sets -> output 6 >= 4.33: no penalty
+    # (a per-instance average, 10 + 1 = 11, would penalise).
+    refs = [["a b c d e f g h i j"], ["k", "k", "k"]]
+    d = E.mteval_bleu_nist(["a b c d e", "k"], refs)
+    assert d["nist_length_penalty"] == 1.0
+    assert d["n_reference_sets"] == 3
+    # BLEU's brevity penalty uses the closest reference length per segment: 10 + 1
+    assert d["ref_length"] == 11 and d["hyp_length"] == 6
+    assert d["brevity_penalty"] == pytest.approx(math.exp(1 - 11 / 6))
+    assert d["BLEU_cumulative"][0] == pytest.approx(math.exp(1 - 11 / 6))
+
+
+def test_nist_info_perl_truthiness_of_zero_prefix():
+    # mteval takes the (n-1)-gram "0" as false and divides by the total number of reference words
+    d = E.mteval_bleu_nist(["0 x"], [["0 x y", "x y"]])
+    lp = d["nist_length_penalty"]
+    assert 0 < lp < 1
+    assert d["NIST_individual"][1] == pytest.approx(math.log2(5) * lp)
+
+
+def test_identical_output_scores_perfect_bleu():
+    refs = [["the cat sat on the mat today"], ["a dog ran in the park"]]
+    d = E.mteval_bleu_nist(["the cat sat on the mat today", "a dog ran in the park"], refs)
+    assert d["BLEU"] == pytest.approx(1.0)
+    assert d["BLEU_cumulative"] == pytest.approx([1.0] * 4)

@@ -1,0 +1,110 @@
+"""Save/load only the trained parameters; export a merged model that stock transformers loads."""
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+from hut.export import export_merged, load_trainable, read_metadata, save_trainable
+from hut.methods import build_method, prepare_model
+from hut.methods.hut import HutLinear
+
+
+def _ids(seed=0):
+    return torch.randint(5, 1000, (2, 12), generator=torch.Generator().manual_seed(seed))
+
+
+def _trained(tiny_model, name, cfg, seed=0):
+    lm = tiny_model(name, seed=seed)
+    method = build_method(cfg)
+    model = prepare_model(lm.model, method, lm.family, lm.head_prefixes)
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():  # stand-in for training: move every trainable parameter
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn(p.shape, generator=g) * 0.1)
+    return lm, method, model
+
+
+CASES = [("tiny_roberta", {"name": "hut", "r": 4, "targets": ["q", "v", "ffn_in"]}),
+         ("tiny_gpt2", {"name": "hut", "r": 4, "targets": ["q", "v", "o"]}),
+         ("tiny_roberta", {"name": "hut_compact", "r": 4, "bias_mode": "keep"}),
+         ("tiny_roberta", {"name": "lora", "r": 4, "dropout": 0.0}),
+         ("tiny_gpt2", {"name": "lora", "r": 4, "dropout": 0.0, "targets": ["q", "v", "ffn_out"]})]
+
+
+@pytest.mark.parametrize("name,cfg", CASES)
+def test_trainable_roundtrip(tmp_path, tiny_model, name, cfg):
+    lm, _, model = _trained(tiny_model, name, cfg)
+    path = save_trainable(model, tmp_path / "run", metadata={"method": cfg})
+    assert read_metadata(path)["method"]
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert path.stat().st_size < 4 * n_trainable + 20_000  # only the trainable parameters
+    fresh_lm = tiny_model(name)  # same frozen weights (same seed), fresh adapters
+    fresh = prepare_model(fresh_lm.model, build_method(cfg), fresh_lm.family, fresh_lm.head_prefixes)
+    ids = _ids()
+    assert not torch.allclose(fresh(ids).logits, model(ids).logits)
+    assert load_trainable(fresh, path) == {"missing": [], "unexpected": []}
+    assert torch.equal(fresh(ids).logits, model(ids).logits)
+
+
+def test_load_trainable_refuses_other_method(tmp_path, tiny_model):
+    _, _, model = _trained(tiny_model, "tiny_roberta", {"name": "hut", "r": 4})
+    path = save_trainable(model, tmp_path / "a.safetensors")
+    lm = tiny_model("tiny_roberta")
+    other = prepare_model(lm.model, build_method({"name": "hut", "r": 2}), lm.family, lm.head_prefixes)
+    with pytest.raises(ValueError, match="shape"):
+        load_trainable(other, path)
+    lm = tiny_model("tiny_roberta")
+    other = prepare_model(lm.model, build_method({"name": "lora"}), lm.family, lm.head_prefixes)
+    with pytest.raises(ValueError, match="do not match"):
+        load_trainable(other, path)
+
+
+@pytest.mark.parametrize("name,cfg", CASES)
+def test_export_merged_loads_in_stock_transformers(tmp_path, tiny_model, name, cfg):
+    lm, method, model = _trained(tiny_model, name, cfg)
+    ids = _ids(3)
+    expected = model(ids).logits.detach()
+    out = export_merged(model, method, tmp_path / "merged")
+    # the training model is left as it was (export works on a copy)
+    assert any(isinstance(m, HutLinear) for m in model.modules()) == cfg["name"].startswith("hut")
+    auto = AutoModelForCausalLM if name == "tiny_gpt2" else AutoModelForSequenceClassification
+    loaded = auto.from_pretrained(str(out)).eval()
+    for m in loaded.modules():
+        assert type(m).__module__.startswith(("torch.", "transformers."))
+    got = loaded(ids).logits
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert not torch.allclose(got, tiny_model(name).model(ids).logits, atol=1e-3)
+
+
+def test_export_refuses_unmergeable(tmp_path, tiny_model):
+    class NoMerge:
+        name, mergeable = "nomerge", False
+
+    lm = tiny_model("tiny_roberta")
+    with pytest.raises(NotImplementedError):
+        export_merged(lm.model, NoMerge(), tmp_path / "x")
+
+
+def test_export_llama_bias_free_projections(tmp_path):
+    """Llama projections have no bias; a merged HUT layer has one (β): the export switches the config's
+    attention_bias on (zero biases for the other projections) so stock transformers loads it."""
+    from hut.models import load_model
+
+    cfg = {"name": "tiny_llama", "source": "config", "head_prefixes": [],
+           "arch": {"model_type": "llama", "vocab_size": 1000, "hidden_size": 32, "intermediate_size": 64,
+                    "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                    "max_position_embeddings": 64}}
+    torch.manual_seed(0)
+    lm = load_model(cfg, "generation", pretrained=False, with_tokenizer=False)
+    method = build_method({"name": "hut", "r": 2, "targets": ["q", "v", "ffn_out"]})
+    model = prepare_model(lm.model.eval(), method, lm.family, lm.head_prefixes)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.1)
+    ids = _ids()
+    expected = model(ids).logits.detach()
+    out = export_merged(model, method, tmp_path / "llama")
+    loaded = AutoModelForCausalLM.from_pretrained(str(out)).eval()
+    assert loaded.config.attention_bias and loaded.config.mlp_bias
+    assert torch.allclose(loaded(ids).logits, expected, atol=1e-5)

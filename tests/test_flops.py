@@ -1,0 +1,91 @@
+"""FLOPs: the paper's analytic figures (Table 2) and measured counts against hand counts."""
+import pytest
+
+from hut import flops
+
+
+def test_paper_analytic_figures():
+    # RoBERTa-large, q and v in all 24 layers: 48 matrices, d = k = 1024, r = 8.
+    assert flops.hut_matrix_flops(1024, 1024, 8) == 4 * 1024 * 1024 + 8 * 1024 + 8 * 1024
+    assert flops.lora_matrix_flops(1024, 1024, 8) == 17 * 1024 * 1024
+    assert flops.analytic_flops("hut", 1024, 1024, 8, 48) == 202_113_024
+    assert flops.analytic_flops("lora", 1024, 1024, 8, 48) == 855_638_016
+    assert f"{flops.paper_setting_gflops('hut'):.2f}" == "0.20"
+    assert f"{flops.paper_setting_gflops('lora'):.2f}" == "0.86"
+
+
+def test_paper_file_carries_the_same_figures():
+    from hut.aggregate import load_paper
+
+    t2 = load_paper()["tables"]["table2"]
+    for m in ("hut", "lora"):
+        setting = {**flops.PAPER_SETTING, **t2["setting"]}
+        assert round(flops.paper_setting_gflops(m, setting), 2) == t2["analytic_gflops"][m]
+
+
+def _one_layer():
+    cfg = flops.load_config("model", "tiny_roberta")
+    cfg["arch"]["num_hidden_layers"] = 1
+    return cfg
+
+
+def test_hut_measured_against_hand_count():
+    """One tiny RoBERTa layer (h = 32, FFN 64), HUT on q and v, 1 × 128 tokens, matmul FLOPs (2 per MAC)."""
+    mc = _one_layer()
+    h, i, T = 32, 64, flops.SEQ_LEN
+    hut = flops.measure(mc, flops.load_config("method", "hut"))
+    floor = flops.measure(mc, None)
+    assert hut.error is None and floor.error is None
+    # forward: q, k, v, o; QK^T and AV; FFN in/out; classifier dense + out_proj on the first token
+    fwd = 4 * 2 * T * h * h + 2 * 2 * T * T * h + 2 * 2 * T * h * i + 2 * h * h + 2 * h * 2
+    # backward of logits.sum(): head weight + input grads; FFN out/in and o input grads; attention:
+    # grad of probs and of V (AV), grad of Q only (K is frozen with a frozen input); q and v: the
+    # gradient w.r.t. the scaled input (g·s)·W^T, which HUT needs for M_A even where x needs none.
+    bwd = (2 * h * h + 2 * h * h) + (4 * h + 4 * h) + 2 * (2 * T * h * i) + 2 * T * h * h \
+        + 3 * (2 * T * T * h) + 2 * (2 * T * h * h)
+    assert hut.infer.matmul == fwd  # HUT adds no matmul: ((x ⊙ a) W0) ⊙ s + t
+    assert floor.infer.matmul == fwd
+    assert hut.train.matmul == fwd + bwd
+    assert hut.params["adapter"] == 2 * (h * 8 + 8 * h + 2 * h)  # d·r + r·k + 2k per matrix
+
+    # Elementwise: per token, HUT adds x ⊙ a (d), ⊙ s (k), + t (k) per adapted matrix.
+    short = flops.measure(mc, flops.load_config("method", "hut"), seq_len=T // 2)
+    short_floor = flops.measure(mc, None, seq_len=T // 2)
+    extra_long = hut.infer.elementwise - floor.infer.elementwise
+    extra_short = short.infer.elementwise - short_floor.infer.elementwise
+    per_tokens = extra_long - extra_short
+    assert per_tokens == 2 * (h + 2 * h) * (T - T // 2)
+
+
+def test_lora_measured_extra_matmul():
+    """LoRA (unmerged) adds x·A (2·d·r) and ·B (2·r·k) per token and adapted matrix."""
+    mc = _one_layer()
+    h, T = 32, flops.SEQ_LEN
+    cfg = flops.load_config("method", "lora")
+    lora, floor = flops.measure(mc, cfg), flops.measure(mc, None)
+    assert lora.measured_on == "meta"
+    assert lora.infer.matmul - floor.infer.matmul == 2 * (2 * h * cfg["r"] + 2 * cfg["r"] * h) * T
+
+
+@pytest.mark.parametrize("method", ["hut", "lora"])
+def test_depth_extrapolation_is_exact(method):
+    """The CPU fallback (real width, 1-3 layers, extrapolated) equals measuring the whole model."""
+    mc = flops.load_config("model", "tiny_roberta")
+    mc["arch"]["num_hidden_layers"] = 4
+    cfg = flops.load_config("method", method)
+    params, train, infer = flops._measure_on(flops._count_model_cfg(mc), cfg, "cpu", 1, 64)
+    p2, t2, i2, how = flops._extrapolate(mc, cfg, 1, 64)
+    assert (params, train, infer) == (p2, t2, i2)
+    assert "extrapolated to 4" in how
+
+
+def test_every_registered_method_is_measured():
+    from hut.methods import METHODS
+
+    ms = flops.measure_all("tiny_roberta", seq_len=32)
+    assert [m.method for m in ms] == ["frozen"] + METHODS.names()
+    failed = {m.method: m.error for m in ms if m.error}
+    assert not failed, failed
+    floor = ms[0]
+    for m in ms[1:]:
+        assert m.train.matmul >= floor.train.matmul, m.method
