@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from hut import records
 from hut.methods import build_method, count_parameters, prepare_model
+from hut.methods.hut import apply_eps_scales
 from hut.models import load_model
 from hut.tasks import build_task, task_info
 
@@ -152,7 +153,10 @@ def _train(cfg, tcfg, paths, t0, Accelerator, get_linear_schedule_with_warmup) -
         total_steps = min(total_steps, int(tcfg.max_steps))
         epochs = min(epochs, math.ceil(total_steps / steps_per_epoch))
     warmup = int(tcfg.warmup_steps) if tcfg.get("warmup_steps") is not None else round(float(tcfg.warmup_ratio) * total_steps)
-    optimizer = torch.optim.AdamW(_param_groups(model, tcfg, loaded.head_prefixes), lr=float(tcfg.lr),
+    # apply_eps_scales: per-parameter Adam eps tags (hut_compact with r=R reproduces HUT rank R
+    # exactly); a no-op for every method that tags nothing.
+    groups = apply_eps_scales(_param_groups(model, tcfg, loaded.head_prefixes), model, float(tcfg.adam_eps))
+    optimizer = torch.optim.AdamW(groups, lr=float(tcfg.lr),
                                   betas=(0.9, 0.999), eps=float(tcfg.adam_eps))
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, max(total_steps, 1))
     model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
