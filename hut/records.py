@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|passwd|credential)", re.I)
+# Credential-like keys (but not e.g. `max_new_tokens`, a decoding setting).
+_SECRET_KEY = re.compile(r"(api[_-]?key|secret|passw(or)?d|credential|(^|_)(auth_|access_)?token$)", re.I)
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:

@@ -51,8 +51,9 @@ def test_lock_excludes_live_owner_and_takes_over_stale(tmp_path):
 
 
 def test_scrub_secrets_drops_credential_keys():
-    cfg = {"logger": {"api_key": "x", "mode": "offline"}, "a": [{"WANDB_TOKEN": 1, "b": 2}], "secret_thing": 3}
-    assert records.scrub_secrets(cfg) == {"logger": {"mode": "offline"}, "a": [{"b": 2}]}
+    cfg = {"logger": {"api_key": "x", "mode": "offline"}, "a": [{"WANDB_TOKEN": 1, "b": 2}], "secret_thing": 3,
+           "task": {"max_new_tokens": 64, "hf_token": "t"}}
+    assert records.scrub_secrets(cfg) == {"logger": {"mode": "offline"}, "a": [{"b": 2}], "task": {"max_new_tokens": 64}}
 
 
 def test_check_writable_names_the_directory(tmp_path):
