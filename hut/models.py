@@ -83,6 +83,52 @@ def _gguf_as_hf_folder(model_cfg: Mapping[str, Any]) -> str:
     return str(dest)
 
 
+class MaskedMeanPooler(nn.Module):
+    """BERT's pooler replaced by the mean of the last hidden states over real (unpadded) tokens.
+
+    Why: ``all-MiniLM-L6-v2`` was trained as a sentence encoder with mean pooling; its CLS
+    ``pooler.dense`` is a leftover that no PEFT method trains (it sits outside the task head), so a
+    classifier on it learns little in a short run. RoBERTa (the paper's model) has no such pooler:
+    its head reads the first token through a trainable dense layer. ``pooling: mean`` is a
+    model-config choice for the demo's MiniLM, not part of HUT or of the paper.
+
+    ``BertModel`` calls its pooler with the hidden states only, so a forward pre-hook on the
+    encoder (:func:`use_mean_pooling`) hands it the attention mask of the current call. With prefix
+    tuning the mask also covers the virtual tokens, which come first: the last ``seq_len`` columns
+    are the real ones.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.mask = None
+
+    def forward(self, hidden_states):
+        if self.mask is None:
+            return hidden_states.mean(1)
+        m = self.mask[:, -hidden_states.shape[1]:].to(hidden_states.dtype).unsqueeze(-1)
+        return (hidden_states * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def use_mean_pooling(model: nn.Module) -> nn.Module:
+    """Swap a BERT sequence classifier's CLS pooler for :class:`MaskedMeanPooler` (in place)."""
+    encoder = getattr(model, "bert", None)
+    if encoder is None or getattr(encoder, "pooler", None) is None:
+        raise ValueError(f"pooling: mean needs a BERT sequence classifier with a pooler; got {type(model).__name__}")
+    encoder.pooler = MaskedMeanPooler()
+    encoder.register_forward_pre_hook(_hand_over_mask, with_kwargs=True)
+    return model
+
+
+def _hand_over_mask(encoder: nn.Module, args: tuple, kwargs: dict) -> None:
+    """Forward pre-hook: give the encoder's pooler this call's attention mask.
+
+    It reaches the pooler through the hooked module, not a closure, so a ``copy.deepcopy`` of the
+    model hands the mask to the copy's own pooler.
+    """
+    mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
+    encoder.pooler.mask = mask
+
+
 def _auto_class(kind: str):
     import transformers
 
@@ -150,6 +196,11 @@ def load_model(
         model = auto.from_pretrained(_gguf_as_hf_folder(model_cfg), **_task_kwargs(kind, num_labels))
     else:
         raise ValueError(f"model '{model_cfg.get('name')}': unknown source '{src}' (hub|package|gguf|config)")
+    pooling = model_cfg.get("pooling", "cls")
+    if kind != "generation" and pooling == "mean":
+        use_mean_pooling(model)
+    elif pooling not in ("cls", "mean"):
+        raise ValueError(f"model '{model_cfg.get('name')}': unknown pooling '{pooling}' (cls|mean)")
     model_type = model.config.model_type
     family = FAMILY_OF_MODEL_TYPE.get(model_type)
     if family is None:

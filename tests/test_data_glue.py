@@ -11,20 +11,10 @@ import pytest
 from hut.data import cache as cache_mod
 from hut.data.cache import tokenize_glue
 from hut.data.glue import GLUE_TASKS, hub_data_file, load_glue, read_glue_tsv
+from tests.helpers import REAL, needs_real
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SIX = ("cola", "sst2", "mrpc", "stsb", "qnli", "rte")
-
-
-def _real_data_dir() -> Path | None:
-    for d in (os.environ.get("HUT_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data"):
-        if d and (Path(d) / "glue").is_dir():
-            return Path(d)
-    return None
-
-
-REAL = _real_data_dir()
-needs_real = pytest.mark.skipif(REAL is None, reason="real GLUE data not found (set HUT_DATA to ../shared/data)")
 
 
 def _copy_task(tmp_path: Path, local_dir: str) -> Path:

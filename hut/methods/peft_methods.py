@@ -50,7 +50,9 @@ the frozen projections); peft's prefix learns keys and values directly (2·L·d 
 """
 from __future__ import annotations
 
+import inspect
 import logging
+import types
 from typing import Any, Mapping
 
 import torch
@@ -242,6 +244,29 @@ class _UnshiftedPositions:
         return args, kwargs
 
 
+def _forward_taking_past_key_values(self, *args, past_key_values=None, **kwargs):
+    """The backbone's own forward, reached under the argument name peft passes (see below)."""
+    if past_key_values is not None:
+        kwargs["cache"] = past_key_values
+    return type(self).forward(self, *args, **kwargs)
+
+
+def _accept_past_key_values(backbone: nn.Module) -> None:
+    """Let peft find ``past_key_values`` in an encoder backbone whose forward now calls it ``cache``.
+
+    transformers 5.2x renamed the BERT/RoBERTa encoder argument ``past_key_values`` to ``cache``
+    (the old name is still accepted as a deprecated alias). peft (0.21) decides whether a sequence
+    classifier supports prefix tuning by looking for the *old name* in the backbone's signature and
+    refuses otherwise ("Model does not support past key values ..."). This per-instance forward has
+    that name and hands the prefix over as ``cache``; it is a bound method (``types.MethodType``), so
+    ``copy.deepcopy`` of the model stays correct. A no-op where the backbone still has the old name.
+    """
+    params = inspect.signature(backbone.forward).parameters
+    if "past_key_values" in params or "cache" not in params:
+        return
+    backbone.forward = types.MethodType(_forward_taking_past_key_values, backbone)
+
+
 @METHODS.register("prefix")
 class PrefixTuningMethod(Method):
     name = "prefix"
@@ -283,4 +308,5 @@ class PrefixTuningMethod(Method):
         if family == "bert":
             backbone = getattr(peft_model.base_model, peft_model.base_model.base_model_prefix)
             backbone.register_forward_pre_hook(_UnshiftedPositions(), with_kwargs=True)
+            _accept_past_key_values(backbone)
         return peft_model

