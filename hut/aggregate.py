@@ -19,7 +19,9 @@ ignored) and groups the runs by what the *record* says, never by its path:
 * Table 3 <- ``table3``: E2E, BLEU/METEOR/ROUGE-L × 100, NIST and CIDEr as computed (the paper
   prints them the way the LoRA paper does);
 * Table 4 <- ``table4``: columns = (targets, r) from ``config.method``; rows = tasks;
-* Table 5 <- ``table5``: columns = r; rows = (task, targets).
+* Table 5 <- ``table5``: columns = r; rows = (task, targets);
+* ``cost`` (with Table 1 or 3) <- the same experiments: one row per (task, method, model) with the
+  score, the wall time of one run (the record's ``wall_time_s``) and the trainable parameters.
 
 Cells are mean ± sample standard deviation (ddof = 1) over seeds; ``[n/N]`` when the cell does not
 hold exactly the N expected seeds, ``†`` when a run failed (failures, missing seeds and runs still
@@ -62,6 +64,8 @@ GLUE_TASKS = ("sst2", "mrpc", "cola", "qnli", "rte", "stsb")
 OTHER_GLUE = ("mnli", "qqp")
 TASK_LABEL = {"sst2": "SST-2", "mrpc": "MRPC", "cola": "CoLA", "qnli": "QNLI", "rte": "RTE", "stsb": "STS-B",
               "mnli": "MNLI", "qqp": "QQP", "e2e": "E2E"}
+# The paper's metric of each GLUE task (the record's `score`); the rest report accuracy.
+GLUE_METRIC_LABEL = {"cola": "Matthews corr.", "stsb": "Pearson corr."}
 # (record key, column label, scale, decimals): the paper's (LoRA's) E2E convention.
 E2E_METRICS = (("BLEU", "BLEU", 100.0, 1), ("NIST", "NIST", 1.0, 2), ("METEOR", "METEOR", 100.0, 1),
                ("ROUGE_L", "ROUGE-L", 100.0, 1), ("CIDEr", "CIDEr", 1.0, 2))
@@ -107,6 +111,7 @@ class Run:
     method_cfg: Mapping[str, Any] | None
     model_cfg: Mapping[str, Any] | None
     error: Mapping[str, Any] | None
+    wall_time_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,7 @@ def load_runs(results_dir: str | Path) -> tuple[list[Run], list[Problem]]:
             best=best, params=rec.get("params") if isinstance(rec.get("params"), dict) else {},
             targets=_order_targets(targets or ()), r=r, method_cfg=mcfg, model_cfg=modcfg,
             error=rec.get("error") if isinstance(rec.get("error"), dict) else None,
+            wall_time_s=float(rec["wall_time_s"]) if isinstance(rec.get("wall_time_s"), (int, float)) else None,
         ))
     return runs, problems
 
@@ -790,6 +796,65 @@ def table_e2e(runs: Sequence[Run], problems: list[Problem], lay: Layout, paper: 
 
 
 # --------------------------------------------------------------------------------------------------
+# Cost: what each (task, method, model) scored, how long a run took, how much it trained
+# --------------------------------------------------------------------------------------------------
+def _mean_std(cell: Cell, scale: float = 100.0, digits: int = 1) -> str:
+    m, sd = cell.mean(scale), cell.std(scale)
+    return NA if m is None else f"{m:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "")
+
+
+def table_cost(runs: Sequence[Run], experiments: Sequence[str], results_dir: str) -> Table:
+    """One row per (task, method, model) of the finished runs of ``experiments``: the paper metric
+    (GLUE: ``score`` × 100; E2E: BLEU × 100), the wall time of one run (training + every evaluation,
+    as the record's ``wall_time_s``) and the trainable parameters (adapter, and with the task head)."""
+    mine = [r for r in runs if r.experiment in experiments and r.status == "success"]
+    groups: dict[tuple, list[Run]] = {}
+    for r in mine:
+        groups.setdefault((r.experiment, r.task, r.method, r.variant, r.model), []).append(r)
+
+    def order(k: tuple) -> tuple:
+        return (k[0], _task_rank(k[1]), _method_rank(k[2]), k[3] or "", k[4])
+
+    header = ["Experiment", "Task", "Method", "Model", "Metric", "Score", "Seeds", "Wall time / run (s)",
+              "Adapter params", "Trainable params"]
+    body, csv_rows = [], []
+    for k in sorted(groups, key=order):
+        rs = sorted(groups[k], key=lambda r: r.seed)
+        metric = "BLEU" if k[1] == "e2e" else "score"
+        cell = Cell()
+        for r in rs:
+            v = r.best.get(metric)
+            if isinstance(v, (int, float)):
+                cell.values[r.seed] = float(v)
+        walls = [r.wall_time_s for r in rs if r.wall_time_s is not None]
+        wall = statistics.fmean(walls) if walls else None
+        adapter = sorted({int(r.params["adapter"]) for r in rs if isinstance(r.params.get("adapter"), int)})
+        trainable = sorted({int(r.params["trainable"]) for r in rs if isinstance(r.params.get("trainable"), int)})
+        label = method_label(k[2]) + (f" ({k[3]})" if k[3] else "")
+        mlabel = "BLEU" if k[1] == "e2e" else GLUE_METRIC_LABEL.get(k[1], "accuracy")
+        seeds = ",".join(str(r.seed) for r in rs)
+        body.append([k[0], TASK_LABEL.get(k[1], k[1]), (label, tex_escape(label)), MODEL_LABEL.get(k[4], k[4]),
+                     mlabel, _mean_std(cell), seeds, NA if wall is None else f"{wall:.1f}",
+                     " / ".join(f"{n:,}" for n in adapter) or NA, " / ".join(f"{n:,}" for n in trainable) or NA])
+        csv_rows.append({"experiment": k[0], "task": k[1], "method": k[2], "variant": k[3] or "", "model": k[4],
+                         "metric": metric, **{f: cell.csv(100.0)[f] for f in ("mean", "std", "n", "seeds")},
+                         "wall_time_s_mean": _num(wall, 2), "adapter_params": " ".join(map(str, adapter)),
+                         "trainable_params": " ".join(map(str, trainable))})
+    caption = [
+        f"Finished runs of experiment(s) {', '.join(f'`{e}`' for e in experiments)} under `{results_dir}`, one "
+        "row per task, method and model: the paper metric × 100 (GLUE: the task's metric at the best dev epoch; "
+        "E2E: BLEU) as mean ± sample standard deviation over the seeds listed; wall time of one run (training "
+        "and every evaluation, from the record's `wall_time_s`; mean over seeds, on whatever machine ran it); "
+        "trainable parameters without the task head (Adapter) and with it (Trainable).",
+    ]
+    notes = [] if body else [f"No finished runs of {', '.join(experiments)} yet."]
+    fields = ["experiment", "task", "method", "variant", "model", "metric", "mean", "std", "n", "seeds",
+              "wall_time_s_mean", "adapter_params", "trainable_params"]
+    return Table("cost", "Run cost: score, wall time and trainable parameters per run", caption, header,
+                 [(None, body)], notes, fields, csv_rows, align="lllllrrrrr", md_align="lllllrrrrr")
+
+
+# --------------------------------------------------------------------------------------------------
 # Tables 4 and 5 (grids)
 # --------------------------------------------------------------------------------------------------
 def _targets_label(targets: tuple[str, ...], tex: bool = False) -> str:
@@ -1320,6 +1385,10 @@ def build(opts: Options, log: Callable[[str], None] = print) -> dict:
         t5 = table_ranks(runs, problems, layout("table5", opts.experiment_map["table5"]), paper, summary,
                          opts.results_dir)
         emit(t5, render_md(t5, provenance), render_tex(t5, provenance))
+    if "1" in opts.tables or "3" in opts.tables:
+        exps = sorted({opts.experiment_map[f"table{i}"] for i in ("1", "3") if i in opts.tables})
+        tc = table_cost(runs, exps, opts.results_dir)
+        emit(tc, render_md(tc, provenance), render_tex(tc, provenance))
     if opts.figure and "1" in opts.tables:
         tasks = list(next(iter(averages.values()))[1]) if averages else list(lay1.tasks)
         written += figure3(averages, runs, lay1, paper, out, opts.flops, summary, tasks)
