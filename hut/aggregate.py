@@ -923,19 +923,11 @@ def table_targets(runs, problems, lay: Layout, paper, summary: Summary, results_
             p = pv.get(",".join(c[0]))
             dr.append(_signed(ours - float(p) if ours is not None and p is not None else None, GLUE_DIGITS))
         diff.append(dr)
-    caption = [
-        f"Which weight matrices to adapt with HUT, experiment `{lay.experiment}`: dev score × 100 (MRPC: accuracy; "
-        f"CoLA: Matthews corr.) of the best epoch, model {_models_text(mine, paper, 'table4')}; the rank r of each "
-        f"column (from the records' `config.method`) keeps the parameter budget equal.", _std_note(lay.seeds)]
-    if not mine:
-        notes.insert(0, f"No records of experiment `{lay.experiment}` under `{results_dir}` yet.")
-    notes += _problem_notes(problems, lay.experiment)
-    notes += _paper_missing_note(paper, "table4")
-    fields = ["table", "source", "experiment", "method", "task", "targets", "r", "metric", "scale", "mean", "std", "n",
-              "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds", "extra_seeds"]
-    _summarise(summary, "table4", lay, mine, cells.values())
-    return Table("table4", "Table 4: HUT on different attention weight matrices", caption, header,
-                 [(None, body), (_paper_block_title(paper, "table4"), ref + diff)], notes, fields, csv_rows)
+    caption = (f"Which weight matrices to adapt with HUT, experiment `{lay.experiment}`: dev score × 100 (MRPC: "
+               f"accuracy; CoLA: Matthews corr.) of the best epoch, model {_models_text(mine, paper, 'table4')}; the "
+               f"rank r of each column (from the records' `config.method`) keeps the parameter budget equal.")
+    return _grid_table("table4", "Table 4: HUT on different attention weight matrices", caption, header, body,
+                       ref + diff, notes, csv_rows, cells, lay, mine, problems, paper, summary, results_dir)
 
 
 def table_ranks(runs, problems, lay: Layout, paper, summary: Summary, results_dir: str) -> Table:
@@ -989,18 +981,27 @@ def table_ranks(runs, problems, lay: Layout, paper, summary: Summary, results_di
             d = ours - float(pv[rr]) if ours is not None and pv.get(rr) is not None else None
             dr.append(_signed(d, GLUE_DIGITS))
         diff.append(dr)
-    caption = [
-        f"HUT's rank r against the adapted matrices, experiment `{lay.experiment}`: dev score × 100 (MRPC: accuracy; "
-        f"CoLA: Matthews corr.) of the best epoch, model {_models_text(mine, paper, 'table5')}.", _std_note(lay.seeds)]
+    caption = (f"HUT's rank r against the adapted matrices, experiment `{lay.experiment}`: dev score × 100 (MRPC: "
+               f"accuracy; CoLA: Matthews corr.) of the best epoch, model {_models_text(mine, paper, 'table5')}.")
+    return _grid_table("table5", "Table 5: HUT's rank r on different weight matrices", caption, header, body,
+                       ref + diff, notes, csv_rows, cells, lay, mine, problems, paper, summary, results_dir)
+
+
+GRID_FIELDS = ["table", "source", "experiment", "method", "task", "targets", "r", "metric", "scale", "mean", "std", "n",
+               "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds", "extra_seeds"]
+
+
+def _grid_table(key: str, title: str, caption: str, header: list, body: list, reference: list, notes: list[str],
+                csv_rows: list[dict], cells: Mapping[Any, Cell], lay: Layout, mine: Sequence[Run],
+                problems: list[Problem], paper: Mapping[str, Any], summary: Summary, results_dir: str) -> Table:
+    """The part Tables 4 and 5 share: caption, notes on missing/odd records and paper figures, summary."""
     if not mine:
         notes.insert(0, f"No records of experiment `{lay.experiment}` under `{results_dir}` yet.")
     notes += _problem_notes(problems, lay.experiment)
-    notes += _paper_missing_note(paper, "table5")
-    fields = ["table", "source", "experiment", "method", "task", "targets", "r", "metric", "scale", "mean", "std", "n",
-              "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds", "extra_seeds"]
-    _summarise(summary, "table5", lay, mine, cells.values())
-    return Table("table5", "Table 5: HUT's rank r on different weight matrices", caption, header,
-                 [(None, body), (_paper_block_title(paper, "table5"), ref + diff)], notes, fields, csv_rows)
+    notes += _paper_missing_note(paper, key)
+    _summarise(summary, key, lay, mine, cells.values())
+    return Table(key, title, [caption, _std_note(lay.seeds)], header,
+                 [(None, body), (_paper_block_title(paper, key), reference)], notes, GRID_FIELDS, csv_rows)
 
 
 # --------------------------------------------------------------------------------------------------
