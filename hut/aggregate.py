@@ -798,11 +798,6 @@ def table_e2e(runs: Sequence[Run], problems: list[Problem], lay: Layout, paper: 
 # --------------------------------------------------------------------------------------------------
 # Cost: what each (task, method, model) scored, how long a run took, how much it trained
 # --------------------------------------------------------------------------------------------------
-def _mean_std(cell: Cell, scale: float = 100.0, digits: int = 1) -> str:
-    m, sd = cell.mean(scale), cell.std(scale)
-    return NA if m is None else f"{m:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "")
-
-
 def table_cost(runs: Sequence[Run], experiments: Sequence[str], results_dir: str) -> Table:
     """One row per (task, method, model) of the finished runs of ``experiments``: the paper metric
     (GLUE: ``score`` × 100; E2E: BLEU × 100), the wall time of one run (training + every evaluation,
@@ -820,8 +815,8 @@ def table_cost(runs: Sequence[Run], experiments: Sequence[str], results_dir: str
     body, csv_rows = [], []
     for k in sorted(groups, key=order):
         rs = sorted(groups[k], key=lambda r: r.seed)
-        metric = "BLEU" if k[1] == "e2e" else "score"
-        cell = Cell()
+        metric, mlabel = ("BLEU", "BLEU") if k[1] == "e2e" else ("score", GLUE_METRIC_LABEL.get(k[1], "accuracy"))
+        cell = Cell(expected=tuple(r.seed for r in rs))  # a seed whose record lacks the metric shows as [n/N]
         for r in rs:
             v = r.best.get(metric)
             if isinstance(v, (int, float)):
@@ -831,10 +826,9 @@ def table_cost(runs: Sequence[Run], experiments: Sequence[str], results_dir: str
         adapter = sorted({int(r.params["adapter"]) for r in rs if isinstance(r.params.get("adapter"), int)})
         trainable = sorted({int(r.params["trainable"]) for r in rs if isinstance(r.params.get("trainable"), int)})
         label = method_label(k[2]) + (f" ({k[3]})" if k[3] else "")
-        mlabel = "BLEU" if k[1] == "e2e" else GLUE_METRIC_LABEL.get(k[1], "accuracy")
         seeds = ",".join(str(r.seed) for r in rs)
         body.append([k[0], TASK_LABEL.get(k[1], k[1]), (label, tex_escape(label)), MODEL_LABEL.get(k[4], k[4]),
-                     mlabel, _mean_std(cell), seeds, NA if wall is None else f"{wall:.1f}",
+                     mlabel, cell.text(100.0, 1), seeds, NA if wall is None else f"{wall:.1f}",
                      " / ".join(f"{n:,}" for n in adapter) or NA, " / ".join(f"{n:,}" for n in trainable) or NA])
         csv_rows.append({"experiment": k[0], "task": k[1], "method": k[2], "variant": k[3] or "", "model": k[4],
                          "metric": metric, **{f: cell.csv(100.0)[f] for f in ("mean", "std", "n", "seeds")},

@@ -197,10 +197,10 @@ def load_model(
     else:
         raise ValueError(f"model '{model_cfg.get('name')}': unknown source '{src}' (hub|package|gguf|config)")
     pooling = model_cfg.get("pooling", "cls")
-    if kind != "generation" and pooling == "mean":
-        use_mean_pooling(model)
-    elif pooling not in ("cls", "mean"):
+    if pooling not in ("cls", "mean"):
         raise ValueError(f"model '{model_cfg.get('name')}': unknown pooling '{pooling}' (cls|mean)")
+    if pooling == "mean" and kind != "generation":
+        use_mean_pooling(model)
     model_type = model.config.model_type
     family = FAMILY_OF_MODEL_TYPE.get(model_type)
     if family is None:
