@@ -244,18 +244,50 @@ def test_closest_reference_length_fold():
     assert E._closest_ref_length(5, 0, 7) == 5  # empty (padding) reference ignored
 
 
-def test_nist_length_uses_reference_words_over_max_reference_count():
-    # instance 1: 1 reference of 10 words, a 5-word output; instance 2: 3 one-word references.
-    # Perl: average reference length = 13 words / 3 reference sets -> output 6 >= 4.33: no penalty
-    # (a per-instance average, 10 + 1 = 11, would penalise).
-    refs = [["a b c d e f g h i j"], ["k", "k", "k"]]
-    d = E.mteval_bleu_nist(["a b c d e", "k"], refs)
-    assert d["nist_length_penalty"] == 1.0
-    assert d["n_reference_sets"] == 3
-    # BLEU's brevity penalty uses the closest reference length per segment: 10 + 1
-    assert d["ref_length"] == 11 and d["hyp_length"] == 6
-    assert d["brevity_penalty"] == pytest.approx(math.exp(1 - 11 / 6))
-    assert d["BLEU_cumulative"][0] == pytest.approx(math.exp(1 - 11 / 6))
+def _nist_lp(ratio):
+    # mteval's nist_length_penalty: exp(-beta log(ratio)^2), beta such that a ratio of 1.5 gives 0.5
+    return math.exp(-math.log(2) / math.log(1.5) ** 2 * math.log(ratio) ** 2)
+
+
+def test_nist_unequal_reference_counts_by_hand():
+    """unequal_refs.txt: instance 1 has 1 reference ("the cat sat"), instance 2 has 3 ("a dog",
+    "a dog ran", "the dog"); the outputs are "the cat" and "a dog".  By mteval-v13a-sig's rule:
+
+    * 10 reference words in 4 references over 2 instances: reference length 10 / (4 / 2) = 5; the
+      outputs have 4 words, ratio 0.8, so the length penalty applies.  (The old rule, 10 words over
+      the 3 reference sets of the padded file, gave 3.33 and no penalty.)
+    * unigram weights log2(10 / count): the = a = log2(10/2), cat = log2(10/1), dog = log2(10/3);
+      the four output words all match: (2 log2 5 + log2 10 + log2(10/3)) / 4 = log2(2500/3) / 4.
+    * bigram weights log2(count(w1) / count(w1 w2)): "the cat" = log2(2/1) = 1, "a dog" =
+      log2(2/2) = 0; both match: (1 + 0) / 2.  No output has 3 words: nothing for n = 3..5.
+    * BLEU: closest reference lengths 3 and 2, brevity penalty exp(1 - 5/4), all n-grams match.
+    The official script prints NIST 2.3717 and BLEU 0.7788 for these two files.
+    """
+    d = E.mteval_bleu_nist(E.read_outputs(FIX / "unequal_outputs.txt"),
+                           E.read_references(FIX / "unequal_refs.txt"))
+    lp = _nist_lp(4 / 5)
+    assert d["n_references"] == 4 and d["nist_ref_length"] == 5.0 and d["hyp_length"] == 4
+    assert d["nist_length_penalty"] == pytest.approx(lp, rel=1e-12)
+    unigram, bigram = math.log2(2500 / 3) / 4, 1 / 2
+    assert d["NIST_individual"] == pytest.approx([unigram * lp, bigram * lp, 0, 0, 0], rel=1e-12)
+    assert d["NIST_cumulative"] == pytest.approx(
+        [unigram * lp] + [(unigram + bigram) * lp] * 4, rel=1e-12)
+    assert round(d["NIST"], 4) == 2.3717
+    assert d["ref_length"] == 5 and d["brevity_penalty"] == pytest.approx(math.exp(1 - 5 / 4))
+    assert round(d["BLEU"], 4) == 0.7788
+
+
+def test_empty_references_count_for_nothing():
+    # the official script pads every instance to the largest number of references with empty
+    # ones; an empty reference is no reference: every figure stays the same
+    refs = E.read_references(FIX / "unequal_refs.txt")
+    outs = E.read_outputs(FIX / "unequal_outputs.txt")
+    padded = [rs + [""] * (3 - len(rs)) for rs in refs]
+    assert padded[0] == ["the cat sat", "", ""]
+    assert E.mteval_bleu_nist(outs, padded) == E.mteval_bleu_nist(outs, refs)
+    # nor does one that the mteval normalisation empties
+    assert E.mteval_bleu_nist(outs, [rs + [" <skipped> "] for rs in refs]) == \
+        E.mteval_bleu_nist(outs, refs)
 
 
 def test_nist_info_perl_truthiness_of_zero_prefix():
