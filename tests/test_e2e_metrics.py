@@ -1,8 +1,9 @@
 """E2E metrics: identical to the official E2E NLG Challenge script (measure_scores.py).
 
-The reference figures for the metrics example are those printed by the official script with the
-Perl mteval-v13a-sig (see ../shared/README.md).  One METEOR Java process is shared by the in-process
-tests; one test runs the CLI as a subprocess.
+The reference figures for the metrics example and for four real system outputs on the full test
+set are those printed by the official script with the Perl mteval-v13a-sig (see
+../shared/README.md).  One METEOR Java process is shared by the in-process tests; one test runs the
+CLI as a subprocess.
 """
 import json
 import math
@@ -36,6 +37,35 @@ EXAMPLE = REAL / "e2e" / "metrics_example" if REAL else None
 OFFICIAL = {"BLEU": 0.7203, "NIST": 7.8212, "METEOR": 0.4801, "ROUGE_L": 0.7910, "CIDEr": 2.3039}
 OFFICIAL_BLEU_CUM = [0.9346, 0.8707, 0.7946, 0.7203]
 OFFICIAL_NIST_CUM = [5.0188, 6.2478, 6.9957, 7.4965, 7.8212]
+# ../shared/README.md "Reference scores on the full E2E test set": the official script on the 630
+# test MRs (1 to 45 references each) of testset_w_refs.csv.  The NIST length penalty (README) and
+# the cumulative NIST n = 1..5 were printed by the same Perl (e2e-metrics 1b9c4d8) on these files.
+SYSTEMS = {
+    "tgen-minus.run0": {"BLEU": 0.6380, "NIST": 7.9623, "METEOR": 0.4226, "ROUGE_L": 0.6893,
+                        "CIDEr": 2.0084},
+    "tgen-minus.run4": {"BLEU": 0.6300, "NIST": 7.6514, "METEOR": 0.4160, "ROUGE_L": 0.6829,
+                        "CIDEr": 1.8479},
+    "tgen-std.run2": {"BLEU": 0.6667, "NIST": 8.5487, "METEOR": 0.4554, "ROUGE_L": 0.6974,
+                      "CIDEr": 2.2440},
+    "sclstm.run1": {"BLEU": 0.3555, "NIST": 5.2346, "METEOR": 0.3405, "ROUGE_L": 0.4655,
+                    "CIDEr": 0.4996},
+}
+SYSTEMS_NIST_LP = {"tgen-minus.run0": 0.9287, "tgen-minus.run4": 0.8755,
+                   "tgen-std.run2": 1.0, "sclstm.run1": 1.0}
+SYSTEMS_NIST_CUM = {
+    "tgen-minus.run0": [5.1539, 6.4755, 7.1779, 7.6255, 7.9623],
+    "tgen-minus.run4": [4.9110, 6.1937, 6.8765, 7.3168, 7.6514],
+    "tgen-std.run2": [5.5157, 6.9269, 7.6909, 8.1815, 8.5487],
+    "sclstm.run1": [3.9073, 4.5934, 4.9054, 5.0903, 5.2346],
+}
+TEST_REFS = REAL / "e2e" / "official" / "testset_w_refs.csv" if REAL else None
+SYS_DIR = REAL / "e2e" / "system_outputs" if REAL else None
+needs_systems = pytest.mark.skipif(
+    REAL is None or not TEST_REFS.is_file()
+    or not all((SYS_DIR / f"{name}.txt").is_file() for name in SYSTEMS),
+    reason="E2E test set with references or system outputs not found "
+           "(set HUT_DATA to ../shared/data)")
+
 OFFICIAL_STDOUT = """SCORES:
 ==============
 BLEU: 0.7203
@@ -87,6 +117,35 @@ def test_example_bleu_nist_need_no_java(tmp_path):
     d = E.e2e_score_details(outs, refs, metrics=("BLEU", "NIST"), java=str(tmp_path / "no-java"))
     assert round(d["BLEU"], 4) == OFFICIAL["BLEU"] and round(d["NIST"], 4) == OFFICIAL["NIST"]
     assert "METEOR" not in d
+
+
+# ------------------------------------------------------------------ the full test set, exactly
+
+@pytest.fixture(scope="module")
+def test_refs():
+    return E.read_references(TEST_REFS)
+
+
+@needs_systems
+@pytest.mark.parametrize("name", list(SYSTEMS))
+def test_full_test_set_bleu_nist_match_perl(test_refs, name):
+    d = E.mteval_bleu_nist(E.read_outputs(SYS_DIR / f"{name}.txt"), test_refs)
+    assert round(d["BLEU"], 4) == SYSTEMS[name]["BLEU"]
+    assert round(d["NIST"], 4) == SYSTEMS[name]["NIST"]
+    assert [round(v, 4) for v in d["NIST_cumulative"]] == SYSTEMS_NIST_CUM[name]
+    assert round(d["nist_length_penalty"], 4) == SYSTEMS_NIST_LP[name]
+    # 630 instances with 4,693 references: the NIST reference length is 630 times the mean
+    # reference length, not the total over the largest number of references (45)
+    assert d["n_references"] == 4693
+    assert d["nist_ref_length"] == pytest.approx(sum(
+        len(E.mteval_tokenize(r).split()) for rs in test_refs for r in rs) * 630 / 4693)
+
+
+@needs_systems
+@pytest.mark.parametrize("name", list(SYSTEMS))
+def test_full_test_set_five_scores_match_official(test_refs, name):
+    s = E.e2e_scores(E.read_outputs(SYS_DIR / f"{name}.txt"), test_refs)
+    assert {m: round(v, 4) for m, v in s.items()} == SYSTEMS[name]
 
 
 # ------------------------------------------------------------------ CLI
