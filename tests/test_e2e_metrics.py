@@ -178,6 +178,19 @@ def test_cli_details(capsys):
     assert rc == 0
     assert "BLEU cumulative n=1..4: 0.9346 0.8707 0.7946 0.7203" in out
     assert "NIST cumulative n=1..5: 5.0188 6.2478 6.9957 7.4965 7.8212" in out
+    # the Perl's individual scores on the example
+    assert "BLEU individual n=1..4: 0.9346 0.8112 0.6617 0.5366" in out
+    assert "NIST individual n=1..5: 5.0188 1.2290 0.7479 0.5009 0.3246" in out
+    assert "NIST length penalty: 1.0000" in out
+
+
+def test_cli_details_json_has_the_intermediates(capsys):
+    rc = cli.main([str(FIX / "unequal_refs.txt"), str(FIX / "unequal_outputs.txt"),
+                   "--details", "--json"])
+    assert rc == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert list(obj) == list(E.METRIC_NAMES) + list(cli.DETAIL_KEYS)
+    assert obj["nist_ref_length"] == 5.0 and obj["n_references"] == 4 and obj["hyp_length"] == 4
 
 
 def test_cli_module_entry_point_subprocess():
