@@ -1,4 +1,4 @@
-"""``python -m hut.e2e_metrics REF SYS [--json]``: the five E2E NLG Challenge scores.
+"""``python -m hut.e2e_metrics REF SYS [--json] [--details]``: the five E2E NLG Challenge scores.
 
 Prints them as the official ``measure_scores.py`` does (``BLEU: 0.7203`` ...; fractions, not x100).
 REF is either an E2E CSV (``mr,ref``; consecutive rows with the same MR form one instance) or plain
@@ -42,15 +42,31 @@ def score_files(ref_file: str, sys_file: str, java: str | None = None) -> dict:
     return e2e_score_details(outputs, refs, java=java)
 
 
+# the BLEU/NIST intermediates that --details adds (keys of hut.metrics.e2e.mteval_bleu_nist)
+DETAIL_KEYS = ("BLEU_cumulative", "BLEU_individual", "NIST_cumulative", "NIST_individual",
+               "brevity_penalty", "ref_length", "nist_length_penalty", "nist_ref_length",
+               "hyp_length", "n_references")
+
+
 def format_scores(scores: dict, details: bool = False) -> str:
     lines = ["SCORES:", "=============="]
     lines += [f"{m}: {scores[m]:.4f}" for m in METRIC_NAMES]
     if details:
-        lines.append("")
-        lines.append("BLEU cumulative n=1..4: "
-                     + " ".join(f"{v:.4f}" for v in scores["BLEU_cumulative"]))
-        lines.append("NIST cumulative n=1..5: "
-                     + " ".join(f"{v:.4f}" for v in scores["NIST_cumulative"]))
+        def row(key):
+            return " ".join(f"{v:.4f}" for v in scores[key])
+
+        lines += [
+            "",
+            f"BLEU cumulative n=1..4: {row('BLEU_cumulative')}",
+            f"BLEU individual n=1..4: {row('BLEU_individual')}",
+            f"NIST cumulative n=1..5: {row('NIST_cumulative')}",
+            f"NIST individual n=1..5: {row('NIST_individual')}",
+            f"BLEU brevity penalty: {scores['brevity_penalty']:.4f} ({scores['hyp_length']} output "
+            f"words, reference length {scores['ref_length']})",
+            f"NIST length penalty: {scores['nist_length_penalty']:.4f} ({scores['hyp_length']} output "
+            f"words, reference length {scores['nist_ref_length']:.4f} from "
+            f"{scores['n_references']} references)",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -65,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true",
                     help="print one JSON object (BLEU, NIST, METEOR, ROUGE_L, CIDEr)")
     ap.add_argument("--details", action="store_true",
-                    help="also give cumulative BLEU (n=1..4) and NIST (n=1..5)")
+                    help="also give cumulative and individual BLEU (n=1..4) and NIST (n=1..5), "
+                         "the brevity and length penalties and the reference lengths behind them")
     ap.add_argument("--java", default=None,
                     help="the java executable (default: $HUT_JAVA, else java on PATH)")
     args = ap.parse_args(argv)
@@ -82,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         obj = {m: scores[m] for m in METRIC_NAMES}
         if args.details:
-            obj["BLEU_cumulative"] = scores["BLEU_cumulative"]
-            obj["NIST_cumulative"] = scores["NIST_cumulative"]
+            obj.update((k, scores[k]) for k in DETAIL_KEYS)
         print(json.dumps(obj))
     else:
         print(format_scores(scores, details=args.details))

@@ -49,6 +49,28 @@ class Task:
     def evaluate(self, model, accelerator, run_dir: Path) -> dict[str, float]:
         raise NotImplementedError
 
+    def eval_subset(self) -> dict[str, Any] | None:
+        """Which items :meth:`evaluate` scores, for the run record; None when the task cannot say.
+
+        The tasks that can say return :meth:`_eval_subset_of`'s dict: ``split``, ``unit`` (what an
+        item is), ``n_scored`` of ``n_total``, ``max_eval_samples`` and ``subset_seed`` as
+        configured, and ``indices``: the 0-based positions of the scored items in file order, or
+        None when the whole split is scored.
+        """
+        return None
+
+    def _eval_subset_of(self, split: str, unit: str, n_total: int) -> dict[str, Any]:
+        """:meth:`eval_subset` for a split of ``n_total`` items subsampled the suite's way
+        (:func:`hut.data.glue.subsample`, ``data.max_eval_samples`` seeded by ``data.subset_seed``)."""
+        from hut.data.glue import subsample
+
+        d = self.cfg["data"]
+        max_samples, seed = d.get("max_eval_samples"), int(d.get("subset_seed", 0))
+        indices = subsample(range(n_total), max_samples, seed)
+        return {"split": split, "unit": unit, "n_scored": len(indices), "n_total": n_total,
+                "max_eval_samples": None if max_samples is None else int(max_samples),
+                "subset_seed": seed, "indices": None if len(indices) == n_total else indices}
+
 
 def build_task(cfg: Mapping[str, Any], tokenizer) -> Task:
     name = cfg["task"]["name"]
@@ -104,6 +126,10 @@ class GlueTask(Task):
         out["labels"] = torch.tensor([ex["label"] for ex in batch], dtype=dtype)
         return dict(out)
 
+    def eval_subset(self):
+        split = self.cfg["data"].get("eval_split", "dev")
+        return self._eval_subset_of(split, "example", len(self._load(split, None)))
+
     @torch.no_grad()
     def evaluate(self, model, accelerator, run_dir):
         from hut.metrics.glue import glue_metrics
@@ -146,7 +172,9 @@ class E2ETask(Task):
 
     The loss covers the reference tokens (and the end-of-text token) only; label smoothing as in
     Table 7. Evaluation decodes one output per distinct MR with beam search and scores it with the
-    official-equivalent metrics (hut.metrics.e2e).
+    official-equivalent metrics (hut.metrics.e2e). ``data.max_train_samples`` and
+    ``data.max_eval_samples`` draw seeded random subsets (of the rows, and of the MRs) with
+    ``data.subset_seed``, as for GLUE; :meth:`eval_subset` says which MRs were scored.
     """
 
     name = "e2e"
@@ -167,7 +195,7 @@ class E2ETask(Task):
 
         d = self.cfg["data"]
         pairs = load_e2e_pairs(d.get("train_split", "train"), source=self.source, data_dir=self.data_dir,
-                               max_items=d.get("max_train_samples"))
+                               max_items=d.get("max_train_samples"), seed=int(d.get("subset_seed", 0)))
         out = []
         for ex in pairs:
             p = self.tok(self._prompt(ex["mr"]), add_special_tokens=False)["input_ids"]
@@ -196,12 +224,25 @@ class E2ETask(Task):
         batch["labels"] = labels
         return lm_loss(logits, labels, float(self.t.get("label_smoothing", 0.0)))
 
-    def eval_items(self):
+    def _eval_split(self) -> tuple[str, list[dict]]:
+        """The evaluation split's name and all its MRs (read once)."""
         from hut.data.e2e import load_e2e_eval
 
-        d = self.cfg["data"]
-        return load_e2e_eval(d.get("eval_split", "test"), source=self.source, data_dir=self.data_dir,
-                             max_items=d.get("max_eval_samples"))
+        split = self.cfg["data"].get("eval_split", "test")
+        if not hasattr(self, "_all_eval"):
+            self._all_eval = load_e2e_eval(split, source=self.source, data_dir=self.data_dir)
+        return split, self._all_eval
+
+    def eval_subset(self):
+        split, items = self._eval_split()
+        return self._eval_subset_of(split, "MR", len(items))
+
+    def eval_items(self):
+        """The scored MRs (``{"mr", "refs"}``, file order): those of :meth:`eval_subset`, i.e.
+        what ``load_e2e_eval(..., max_items=data.max_eval_samples, seed=data.subset_seed)`` gives."""
+        _, items = self._eval_split()
+        indices = self.eval_subset()["indices"]
+        return items if indices is None else [items[i] for i in indices]
 
     @torch.no_grad()
     def generate(self, model, mrs: list[str], device) -> list[str]:

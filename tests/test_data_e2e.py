@@ -131,14 +131,90 @@ def test_grouping_is_consecutive(tmp_path):
 
 
 def test_max_items():
-    assert [it["mr"] for it in load_e2e_eval("dev", "official", FIXTURES, max_items=2)] == \
-        [it["mr"] for it in load_e2e_eval("dev", "official", FIXTURES)[:2]]
     full = load_e2e_pairs("dev", "official", FIXTURES)
     a = load_e2e_pairs("dev", "official", FIXTURES, max_items=4)
     assert a == load_e2e_pairs("dev", "official", FIXTURES, max_items=4) and len(a) == 4
     pos = [full.index(p) for p in a]
     assert pos == sorted(pos)
     assert load_e2e_pairs("dev", "official", FIXTURES, max_items=100) == full
+
+
+def test_max_items_eval_is_a_seeded_subset_in_file_order():
+    """load_e2e_eval subsamples MRs as GLUE subsamples examples (hut.data.glue.subsample)."""
+    from hut.data.glue import subsample
+
+    full = load_e2e_eval("dev", "official", FIXTURES)
+    for seed in range(4):
+        got = load_e2e_eval("dev", "official", FIXTURES, max_items=2, seed=seed)
+        assert got == subsample(full, 2, seed)
+        pos = [full.index(it) for it in got]
+        assert len(got) == 2 and pos == sorted(pos)
+    picks = {tuple(it["mr"] for it in load_e2e_eval("dev", "official", FIXTURES, max_items=1, seed=s))
+             for s in range(10)}
+    assert len(picks) > 1  # the seed matters; the default seed is 0
+    assert load_e2e_eval("dev", "official", FIXTURES, max_items=1) == \
+        load_e2e_eval("dev", "official", FIXTURES, max_items=1, seed=0)
+    assert load_e2e_eval("dev", "official", FIXTURES, max_items=3) == full
+    assert load_e2e_eval("dev", "official", FIXTURES, max_items=0) == []
+    with pytest.raises(ValueError, match=">= 0"):
+        load_e2e_eval("dev", "official", FIXTURES, max_items=-1)
+
+
+def _e2e_task(*overrides, data_dir=FIXTURES):
+    from helpers import make_cfg
+
+    from hut.tasks import build_task
+
+    return build_task(make_cfg("task=e2e", *overrides, data_dir=data_dir), tokenizer=None)
+
+
+def test_e2e_task_eval_subset_names_the_scored_mrs():
+    task = _e2e_task("data.eval_split=dev", "data.max_eval_samples=2", "data.subset_seed=3")
+    sub = task.eval_subset()
+    assert sub == {"split": "dev", "unit": "MR", "n_scored": 2, "n_total": 3,
+                   "max_eval_samples": 2, "subset_seed": 3, "indices": sub["indices"]}
+    full = load_e2e_eval("dev", "official", FIXTURES)
+    assert task.eval_items() == [full[i] for i in sub["indices"]]
+    assert task.eval_items() == load_e2e_eval("dev", "official", FIXTURES, max_items=2, seed=3)
+    assert sub["indices"] == sorted(sub["indices"])
+    # everything scored: no index list
+    task = _e2e_task("data.eval_split=dev", "data.max_eval_samples=null")
+    assert task.eval_subset()["indices"] is None and task.eval_subset()["n_scored"] == 3
+    assert task.eval_items() == full
+
+
+def test_e2e_task_subset_seed_reaches_training_rows():
+    task = _e2e_task("data.train_split=dev", "data.max_train_samples=3", "data.subset_seed=5",
+                     "trainer.max_length=512")
+    pairs = load_e2e_pairs("dev", "official", FIXTURES, max_items=3, seed=5)
+    assert pairs != load_e2e_pairs("dev", "official", FIXTURES, max_items=3, seed=0)
+
+    class Tok:  # a stand-in tokenizer: one id per character
+        eos_token_id = 0
+
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": [ord(c) for c in text]}
+
+    task.tok = Tok()
+    targets = ["".join(chr(i) for i in ex["labels"] if i > 0) for ex in task.train_dataset()]
+    assert targets == [" " + p["ref"] for p in pairs]
+
+
+def test_glue_task_eval_subset():
+    from helpers import make_cfg
+
+    from hut.data.glue import load_glue
+    from hut.tasks import Task, build_task
+
+    task = build_task(make_cfg("task=mrpc", "data.max_eval_samples=3", "data.subset_seed=1"),
+                      tokenizer=None)
+    sub = task.eval_subset()
+    full = load_glue("mrpc", "dev", data_dir=FIXTURES)
+    assert (sub["split"], sub["unit"], sub["n_scored"], sub["n_total"], sub["subset_seed"]) == \
+        ("dev", "example", 3, len(full), 1)
+    assert [full[i] for i in sub["indices"]] == load_glue("mrpc", "dev", data_dir=FIXTURES,
+                                                          max_samples=3, seed=1)
+    assert Task.eval_subset(task) is None  # the base class cannot say
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -281,6 +357,15 @@ def test_real_first_items():
     assert dev[0]["refs"][0] == "There is a place in the city centre, Alimentum, that is not family-friendly."
     test = load_e2e_eval("test", "local", REAL)
     assert test[0]["mr"] == "name : Blue Spice | Type : coffee shop | area : city centre"
+
+
+@needs_real
+def test_real_eval_subset_samples_the_test_set():
+    # the test file is sorted by restaurant name: its head is one restaurant, a seeded subset is not
+    full = load_e2e_eval("test", "local", REAL)
+    assert {it["mr"].split(" | ")[0] for it in full[:20]} == {"name : Blue Spice"}
+    sub = load_e2e_eval("test", "local", REAL, max_items=20)
+    assert len(sub) == 20 and len({it["mr"].split(" | ")[0] for it in sub}) > 5
 
 
 @needs_real

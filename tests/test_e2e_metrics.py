@@ -1,8 +1,9 @@
 """E2E metrics: identical to the official E2E NLG Challenge script (measure_scores.py).
 
-The reference figures for the metrics example are those printed by the official script with the
-Perl mteval-v13a-sig (see ../shared/README.md).  One METEOR Java process is shared by the in-process
-tests; one test runs the CLI as a subprocess.
+The reference figures for the metrics example and for four real system outputs on the full test
+set are those printed by the official script with the Perl mteval-v13a-sig (see
+../shared/README.md).  One METEOR Java process is shared by the in-process tests; one test runs the
+CLI as a subprocess.
 """
 import json
 import math
@@ -36,6 +37,35 @@ EXAMPLE = REAL / "e2e" / "metrics_example" if REAL else None
 OFFICIAL = {"BLEU": 0.7203, "NIST": 7.8212, "METEOR": 0.4801, "ROUGE_L": 0.7910, "CIDEr": 2.3039}
 OFFICIAL_BLEU_CUM = [0.9346, 0.8707, 0.7946, 0.7203]
 OFFICIAL_NIST_CUM = [5.0188, 6.2478, 6.9957, 7.4965, 7.8212]
+# ../shared/README.md "Reference scores on the full E2E test set": the official script on the 630
+# test MRs (1 to 45 references each) of testset_w_refs.csv.  The NIST length penalty (README) and
+# the cumulative NIST n = 1..5 were printed by the same Perl (e2e-metrics 1b9c4d8) on these files.
+SYSTEMS = {
+    "tgen-minus.run0": {"BLEU": 0.6380, "NIST": 7.9623, "METEOR": 0.4226, "ROUGE_L": 0.6893,
+                        "CIDEr": 2.0084},
+    "tgen-minus.run4": {"BLEU": 0.6300, "NIST": 7.6514, "METEOR": 0.4160, "ROUGE_L": 0.6829,
+                        "CIDEr": 1.8479},
+    "tgen-std.run2": {"BLEU": 0.6667, "NIST": 8.5487, "METEOR": 0.4554, "ROUGE_L": 0.6974,
+                      "CIDEr": 2.2440},
+    "sclstm.run1": {"BLEU": 0.3555, "NIST": 5.2346, "METEOR": 0.3405, "ROUGE_L": 0.4655,
+                    "CIDEr": 0.4996},
+}
+SYSTEMS_NIST_LP = {"tgen-minus.run0": 0.9287, "tgen-minus.run4": 0.8755,
+                   "tgen-std.run2": 1.0, "sclstm.run1": 1.0}
+SYSTEMS_NIST_CUM = {
+    "tgen-minus.run0": [5.1539, 6.4755, 7.1779, 7.6255, 7.9623],
+    "tgen-minus.run4": [4.9110, 6.1937, 6.8765, 7.3168, 7.6514],
+    "tgen-std.run2": [5.5157, 6.9269, 7.6909, 8.1815, 8.5487],
+    "sclstm.run1": [3.9073, 4.5934, 4.9054, 5.0903, 5.2346],
+}
+TEST_REFS = REAL / "e2e" / "official" / "testset_w_refs.csv" if REAL else None
+SYS_DIR = REAL / "e2e" / "system_outputs" if REAL else None
+needs_systems = pytest.mark.skipif(
+    REAL is None or not TEST_REFS.is_file()
+    or not all((SYS_DIR / f"{name}.txt").is_file() for name in SYSTEMS),
+    reason="E2E test set with references or system outputs not found "
+           "(set HUT_DATA to ../shared/data)")
+
 OFFICIAL_STDOUT = """SCORES:
 ==============
 BLEU: 0.7203
@@ -89,6 +119,35 @@ def test_example_bleu_nist_need_no_java(tmp_path):
     assert "METEOR" not in d
 
 
+# ------------------------------------------------------------------ the full test set, exactly
+
+@pytest.fixture(scope="module")
+def test_refs():
+    return E.read_references(TEST_REFS)
+
+
+@needs_systems
+@pytest.mark.parametrize("name", list(SYSTEMS))
+def test_full_test_set_bleu_nist_match_perl(test_refs, name):
+    d = E.mteval_bleu_nist(E.read_outputs(SYS_DIR / f"{name}.txt"), test_refs)
+    assert round(d["BLEU"], 4) == SYSTEMS[name]["BLEU"]
+    assert round(d["NIST"], 4) == SYSTEMS[name]["NIST"]
+    assert [round(v, 4) for v in d["NIST_cumulative"]] == SYSTEMS_NIST_CUM[name]
+    assert round(d["nist_length_penalty"], 4) == SYSTEMS_NIST_LP[name]
+    # 630 instances with 4,693 references: the NIST reference length is 630 times the mean
+    # reference length, not the total over the largest number of references (45)
+    assert d["n_references"] == 4693
+    assert d["nist_ref_length"] == pytest.approx(sum(
+        len(E.mteval_tokenize(r).split()) for rs in test_refs for r in rs) * 630 / 4693)
+
+
+@needs_systems
+@pytest.mark.parametrize("name", list(SYSTEMS))
+def test_full_test_set_five_scores_match_official(test_refs, name):
+    s = E.e2e_scores(E.read_outputs(SYS_DIR / f"{name}.txt"), test_refs)
+    assert {m: round(v, 4) for m, v in s.items()} == SYSTEMS[name]
+
+
 # ------------------------------------------------------------------ CLI
 
 @needs_real
@@ -119,6 +178,19 @@ def test_cli_details(capsys):
     assert rc == 0
     assert "BLEU cumulative n=1..4: 0.9346 0.8707 0.7946 0.7203" in out
     assert "NIST cumulative n=1..5: 5.0188 6.2478 6.9957 7.4965 7.8212" in out
+    # the Perl's individual scores on the example
+    assert "BLEU individual n=1..4: 0.9346 0.8112 0.6617 0.5366" in out
+    assert "NIST individual n=1..5: 5.0188 1.2290 0.7479 0.5009 0.3246" in out
+    assert "NIST length penalty: 1.0000" in out
+
+
+def test_cli_details_json_has_the_intermediates(capsys):
+    rc = cli.main([str(FIX / "unequal_refs.txt"), str(FIX / "unequal_outputs.txt"),
+                   "--details", "--json"])
+    assert rc == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert list(obj) == list(E.METRIC_NAMES) + list(cli.DETAIL_KEYS)
+    assert obj["nist_ref_length"] == 5.0 and obj["n_references"] == 4 and obj["hyp_length"] == 4
 
 
 def test_cli_module_entry_point_subprocess():
@@ -244,18 +316,50 @@ def test_closest_reference_length_fold():
     assert E._closest_ref_length(5, 0, 7) == 5  # empty (padding) reference ignored
 
 
-def test_nist_length_uses_reference_words_over_max_reference_count():
-    # instance 1: 1 reference of 10 words, a 5-word output; instance 2: 3 one-word references.
-    # Perl: average reference length = 13 words / 3 reference sets -> output 6 >= 4.33: no penalty
-    # (a per-instance average, 10 + 1 = 11, would penalise).
-    refs = [["a b c d e f g h i j"], ["k", "k", "k"]]
-    d = E.mteval_bleu_nist(["a b c d e", "k"], refs)
-    assert d["nist_length_penalty"] == 1.0
-    assert d["n_reference_sets"] == 3
-    # BLEU's brevity penalty uses the closest reference length per segment: 10 + 1
-    assert d["ref_length"] == 11 and d["hyp_length"] == 6
-    assert d["brevity_penalty"] == pytest.approx(math.exp(1 - 11 / 6))
-    assert d["BLEU_cumulative"][0] == pytest.approx(math.exp(1 - 11 / 6))
+def _nist_lp(ratio):
+    # mteval's nist_length_penalty: exp(-beta log(ratio)^2), beta such that a ratio of 1.5 gives 0.5
+    return math.exp(-math.log(2) / math.log(1.5) ** 2 * math.log(ratio) ** 2)
+
+
+def test_nist_unequal_reference_counts_by_hand():
+    """unequal_refs.txt: instance 1 has 1 reference ("the cat sat"), instance 2 has 3 ("a dog",
+    "a dog ran", "the dog"); the outputs are "the cat" and "a dog".  By mteval-v13a-sig's rule:
+
+    * 10 reference words in 4 references over 2 instances: reference length 10 / (4 / 2) = 5; the
+      outputs have 4 words, ratio 0.8, so the length penalty applies.  (The old rule, 10 words over
+      the 3 reference sets of the padded file, gave 3.33 and no penalty.)
+    * unigram weights log2(10 / count): the = a = log2(10/2), cat = log2(10/1), dog = log2(10/3);
+      the four output words all match: (2 log2 5 + log2 10 + log2(10/3)) / 4 = log2(2500/3) / 4.
+    * bigram weights log2(count(w1) / count(w1 w2)): "the cat" = log2(2/1) = 1, "a dog" =
+      log2(2/2) = 0; both match: (1 + 0) / 2.  No output has 3 words: nothing for n = 3..5.
+    * BLEU: closest reference lengths 3 and 2, brevity penalty exp(1 - 5/4), all n-grams match.
+    The official script prints NIST 2.3717 and BLEU 0.7788 for these two files.
+    """
+    d = E.mteval_bleu_nist(E.read_outputs(FIX / "unequal_outputs.txt"),
+                           E.read_references(FIX / "unequal_refs.txt"))
+    lp = _nist_lp(4 / 5)
+    assert d["n_references"] == 4 and d["nist_ref_length"] == 5.0 and d["hyp_length"] == 4
+    assert d["nist_length_penalty"] == pytest.approx(lp, rel=1e-12)
+    unigram, bigram = math.log2(2500 / 3) / 4, 1 / 2
+    assert d["NIST_individual"] == pytest.approx([unigram * lp, bigram * lp, 0, 0, 0], rel=1e-12)
+    assert d["NIST_cumulative"] == pytest.approx(
+        [unigram * lp] + [(unigram + bigram) * lp] * 4, rel=1e-12)
+    assert round(d["NIST"], 4) == 2.3717
+    assert d["ref_length"] == 5 and d["brevity_penalty"] == pytest.approx(math.exp(1 - 5 / 4))
+    assert round(d["BLEU"], 4) == 0.7788
+
+
+def test_empty_references_count_for_nothing():
+    # the official script pads every instance to the largest number of references with empty
+    # ones; an empty reference is no reference: every figure stays the same
+    refs = E.read_references(FIX / "unequal_refs.txt")
+    outs = E.read_outputs(FIX / "unequal_outputs.txt")
+    padded = [rs + [""] * (3 - len(rs)) for rs in refs]
+    assert padded[0] == ["the cat sat", "", ""]
+    assert E.mteval_bleu_nist(outs, padded) == E.mteval_bleu_nist(outs, refs)
+    # nor does one that the mteval normalisation empties
+    assert E.mteval_bleu_nist(outs, [rs + [" <skipped> "] for rs in refs]) == \
+        E.mteval_bleu_nist(outs, refs)
 
 
 def test_nist_info_perl_truthiness_of_zero_prefix():

@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import csv
 import os
-import random
 import re
 from pathlib import Path
 from typing import Any, Iterator
+
+from hut.data.glue import subsample
 
 CANONICAL_KEYS = ("name", "eatType", "food", "priceRange", "customer rating", "area", "familyFriendly", "near")
 
@@ -293,17 +294,12 @@ def load_e2e_pairs(
     """Training examples: one ``{"mr": prompt, "ref": reference}`` per (MR, reference) row.
 
     ``mr`` is the canonical prompt (:func:`render_mr`). ``max_items``: a deterministic subset of the
-    rows -- indices shuffled with ``random.Random(seed)``, the first ``max_items`` kept, returned in
-    file order -- so a small subset still covers many MRs.
+    rows, drawn as GLUE draws its subsets (:func:`hut.data.glue.subsample`: indices shuffled with
+    ``random.Random(seed)``, the first ``max_items`` kept, returned in file order), so a small
+    subset still covers many MRs.
     """
     pairs = [{"mr": mr, "ref": ref} for _, mr, ref in _rows(split, source, data_dir)]
-    if max_items is None or int(max_items) >= len(pairs):
-        return pairs
-    if int(max_items) < 0:
-        raise ValueError(f"max_items must be >= 0 or None, got {max_items}")
-    idx = list(range(len(pairs)))
-    random.Random(seed).shuffle(idx)
-    return [pairs[i] for i in sorted(idx[: int(max_items)])]
+    return subsample(pairs, max_items, seed)
 
 
 def load_e2e_eval(
@@ -311,18 +307,21 @@ def load_e2e_eval(
     source: str = "local",
     data_dir: str | os.PathLike | None = None,
     max_items: int | None = None,
+    seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Evaluation items: one ``{"mr": prompt, "refs": [reference, ...]}`` per MR, in file order.
 
     Consecutive rows with the same MR form one item, as in the official ``measure_scores.py``
-    (dev: 547 MRs, test: 630). ``max_items`` keeps the first ``max_items`` MRs.
+    (dev: 547 MRs, test: 630). ``max_items``: a seeded random subset of the MRs, drawn as for
+    training rows and GLUE examples (:func:`hut.data.glue.subsample`), returned in file order.
+    Not the first ``max_items`` MRs: the official files are sorted by restaurant name (the test
+    set's first 26 MRs are all ``Blue Spice`` ones), so the head of a file is not a sample of it.
     """
     items: list[dict[str, Any]] = []
     for _, mr, ref in _rows(split, source, data_dir):
         if items and items[-1]["mr"] == mr:
             items[-1]["refs"].append(ref)
         else:
-            if max_items is not None and len(items) >= int(max_items):
-                break
             items.append({"mr": mr, "refs": [ref]})
-    return items
+    return subsample(items, max_items, seed)
+

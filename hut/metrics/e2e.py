@@ -13,11 +13,19 @@ The official script (e2e-metrics, Dušek et al.) gets
     each segment (ties: the shorter one), the script's default smoothing for zero matches;
   - NIST up to 5-grams with information weights ``log2(count(w1..wn-1) / count(w1..wn))`` counted
     over all references of the whole set (unigrams: over the total number of reference words), and
-    the NIST length penalty with the average reference length taken as *total reference words /
-    maximum number of references per instance* -- the official script pads instances that have
-    fewer references with empty ones, and the Perl divides by the number of reference sets.  This
-    is why the script's own pure-Python fallback (``-p``) prints a different NIST (7.7889 instead
-    of 7.8212 on the shipped example); the Perl figures are the official ones and are reproduced.
+    the NIST length penalty ``exp(-beta * log(ratio)^2)`` (``beta`` such that a ratio of 1.5 scores
+    0.5; none for a ratio >= 1), with ``ratio = output words / reference length``.  The reference
+    length is the one of the "-sig" version of the Perl: *total reference words / (number of
+    non-empty references / number of instances)*, i.e. the average length of one reference times
+    the number of instances.  A reference counts as non-empty when it has at least one word after
+    the normalisation above.  The official script writes the references as reference sets, padding
+    an instance that has fewer references than the most-referenced one with empty ones; those count
+    neither as references nor as words, and change no other count (n-gram counts and weights, the
+    clipping maxima, BLEU's closest length: the Perl skips empty references there, and every
+    instance's first reference is a real one).  So, with 1 to 45 references per instance (the E2E
+    test set), the reference length is not total words / 45.  The script's own pure-Python fallback
+    (``-p``) computes the length differently and prints another NIST (7.7889 instead of 7.8212 on
+    the shipped example); the Perl figures are the official ones and are reproduced.
 
 * **METEOR**, **ROUGE_L** and **CIDEr** from its copy of the MS-COCO caption evaluation code: every
   reference and output is first tokenised by the Stanford PTB tokenizer (CoreNLP 3.4.1,
@@ -151,7 +159,7 @@ def _ngrams(words: Sequence[str], max_n: int) -> Counter:
 
 def _closest_ref_length(current: int, ref_len: int, hyp_len: int) -> int:
     """mteval's 'closest' brevity-penalty length fold (ties go to the shorter reference)."""
-    if not ref_len:  # empty (padding) references are skipped
+    if not ref_len:  # empty references (the official script's padding) are skipped
         return current
     d_new, d_cur = abs(hyp_len - ref_len), abs(hyp_len - current)
     if d_new < d_cur or (d_new == d_cur and current > ref_len):
@@ -178,18 +186,14 @@ def mteval_bleu_nist(predictions: Sequence[str], references: Sequence[Sequence[s
 
     Returns ``BLEU``, ``NIST`` (full precision; the official script prints them with 4 decimals),
     ``BLEU_cumulative`` (n = 1..4), ``BLEU_individual``, ``NIST_cumulative`` (n = 1..5),
-    ``NIST_individual`` and the corpus counts behind them.  Pure Python, no Java needed.
+    ``NIST_individual`` and the corpus counts behind them: ``brevity_penalty`` and ``ref_length``
+    (BLEU's: the sum of the closest reference lengths), ``nist_length_penalty`` and
+    ``nist_ref_length`` (NIST's: words per non-empty reference times the number of instances),
+    ``n_references`` (the non-empty ones), ``hyp_length``, ``matches`` and ``hyp_ngrams`` (per n).
+    Pure Python, no Java needed.
     """
     preds, refs = _check_inputs(predictions, references)
     max_n = NIST_MAX_N
-    n_refsets = max(len(r) for r in refs)  # the official script pads to this many reference sets
-    # The Perl visits the reference sets in sorted order of their ids ("ref_0", "ref_1", "ref_10",
-    # ...), which only matters for the (degenerate) case of an empty first reference.
-    if n_refsets == 1:
-        order = [0]
-    else:
-        order = sorted(range(n_refsets), key=lambda i: f"ref_{i}")
-
     tok_refs = [[mteval_tokenize(r).split() for r in rs] for rs in refs]
     tok_hyps = [mteval_tokenize(p).split() for p in preds]
 
@@ -214,18 +218,16 @@ def mteval_bleu_nist(predictions: Sequence[str], references: Sequence[Sequence[s
     ref_cnt = [0] * (max_n + 1)
     tst_info = [0.0] * (max_n + 1)
     ref_length = 0
-    empty: Counter = Counter()
+    n_refs = 0  # references with at least one word
     for hyp, rs, ngs in zip(tok_hyps, tok_refs, ref_ngrams):
-        padded = rs + [[]] * (n_refsets - len(rs))
-        padded_ngs = ngs + [empty] * (n_refsets - len(rs))
         hyp_counts = _ngrams(hyp, max_n)
         for n in range(1, max_n + 1):
             tst_cnt[n] += max(len(hyp) - n + 1, 0)
         ref_max: Counter = Counter()
         seg_ref_len = None
-        for i in order:
-            r = padded[i]
-            ref_max |= padded_ngs[i]  # element-wise maximum of the counts
+        for r, ng in zip(rs, ngs):
+            n_refs += bool(r)
+            ref_max |= ng  # element-wise maximum of the counts
             for n in range(1, max_n + 1):
                 ref_cnt[n] += max(len(r) - n + 1, 0)
             seg_ref_len = len(r) if seg_ref_len is None else _closest_ref_length(
@@ -256,7 +258,9 @@ def mteval_bleu_nist(predictions: Sequence[str], references: Sequence[Sequence[s
     # NIST
     if ref_cnt[1] == 0:
         raise ValueError("the references contain no words: NIST is undefined")
-    lp = _nist_length_penalty(tst_cnt[1] / (ref_cnt[1] / n_refsets))
+    # the Perl's order of operations: references per instance, then the reference length
+    nist_ref_length = ref_cnt[1] / (n_refs / len(tok_hyps))
+    lp = _nist_length_penalty(tst_cnt[1] / nist_ref_length)
     nist_cum, nist_ind = [], []
     acc = 0.0
     for n in range(1, NIST_MAX_N + 1):
@@ -278,7 +282,8 @@ def mteval_bleu_nist(predictions: Sequence[str], references: Sequence[Sequence[s
         "ref_length": ref_length,
         "matches": match[1:],
         "hyp_ngrams": tst_cnt[1:],
-        "n_reference_sets": n_refsets,
+        "nist_ref_length": nist_ref_length,
+        "n_references": n_refs,
     }
 
 
