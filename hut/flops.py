@@ -195,7 +195,7 @@ def _build(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any] | None, d
                 def apply(self, model, family):
                     return model
 
-            method = Floor({})
+            method = Floor({"name": "frozen"})
         else:
             method = build_method(method_cfg)
         model = prepare_model(lm.model, method, lm.family, lm.head_prefixes)

@@ -221,13 +221,10 @@ def test_fourierft_init_zero_is_identity():
 def test_peft_methods_on_fused_c_attn_adapt_the_whole_module():
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    _, model, _, _, _, _ = prepared("ia3", "tiny_gpt2")
+    _, model, _, _, _, _ = prepared("vera", "tiny_gpt2")
     attn = model.transformer.h[0].attn
-    assert isinstance(attn.c_attn, BaseTunerLayer)  # k, v -> all of c_attn (peft: whole modules)
-    assert attn.c_attn.ia3_l["default"].numel() == 3 * model.config.n_embd
-    mlp = model.transformer.h[0].mlp
-    assert isinstance(mlp.c_proj, BaseTunerLayer) and mlp.c_proj.is_feedforward  # scales its input
-    assert mlp.c_proj.ia3_l["default"].numel() == 4 * model.config.n_embd
+    assert isinstance(attn.c_attn, BaseTunerLayer)  # q, v -> all of c_attn (peft: whole modules)
+    assert attn.c_attn.vera_lambda_b["default"].numel() == 3 * model.config.n_embd
 
 
 def test_ft_top2_trains_exactly_the_last_two_blocks():

@@ -53,12 +53,14 @@ extra modules with a nonlinearity, they cannot be folded into the frozen weights
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from hut.methods.base import METHODS, Method
+from hut.methods.config import MethodConfig, option
 from hut.methods.full import transformer_blocks
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "swish": nn.SiLU, "tanh": nn.Tanh}
@@ -117,23 +119,27 @@ def _reference_tensor(module: nn.Module, fallback: nn.Module) -> torch.Tensor:
     raise ValueError("bottleneck adapters: found no parameter to take a device and dtype from")
 
 
+@dataclass(frozen=True)
+class AdapterConfig(MethodConfig):
+    bottleneck: int = option(64, minimum=1)  # m, the adapter's hidden width
+    activation: str = option("relu", choices=tuple(ACTIVATIONS))
+
+
+@dataclass(frozen=True)
+class LinAdapterConfig(AdapterConfig):
+    bottleneck: int = option(224, minimum=1)  # GPT-2 medium: Table 3's 11.09M row
+
+
 class _BottleneckMethod(Method):
+    Config = AdapterConfig
     identity_at_init = True
     mergeable = False
     sites: tuple[str, ...] = ()  # which of SITES' positions get an adapter
     layer_norm = False
-    default_bottleneck = 64
-    default_activation = "relu"
 
-    def __init__(self, cfg: Mapping[str, Any]):
+    def __init__(self, cfg):
         super().__init__(cfg)
-        m = self.cfg.get("bottleneck", self.default_bottleneck)
-        if isinstance(m, bool) or not isinstance(m, int) or m <= 0:
-            raise ValueError(f"method {self.name}: bottleneck must be a positive integer (got {m!r})")
-        act = self.cfg.get("activation", self.default_activation)
-        if act not in ACTIVATIONS:
-            raise ValueError(f"method {self.name}: unknown activation {act!r}; known: {', '.join(ACTIVATIONS)}")
-        self.bottleneck, self.activation = m, act
+        self.bottleneck, self.activation = self.config.bottleneck, self.config.activation
 
     def apply(self, model: nn.Module, family: str) -> nn.Module:
         if family not in SITES:
@@ -174,6 +180,6 @@ class PfeifferAdapter(_BottleneckMethod):
 @METHODS.register("ladapter")
 class LinAdapter(_BottleneckMethod):
     name = "ladapter"
+    Config = LinAdapterConfig
     sites = ("block",)
     layer_norm = True
-    default_bottleneck = 224

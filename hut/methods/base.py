@@ -1,8 +1,13 @@
 """The contract every fine-tuning method implements, and the helpers the trainer calls.
 
-A method is a small class registered in ``METHODS`` under its config name. The trainer only ever
-calls :func:`prepare_model`, :func:`count_parameters` and :func:`merge_model`; it never branches on
-a method's name.
+A method is a small class registered in ``METHODS`` under its config name, with a typed config
+(``Config``, a :class:`hut.methods.config.MethodConfig` dataclass). The trainer only ever calls
+:func:`build_method`, :func:`prepare_model`, :func:`count_parameters`, :meth:`Method.param_groups`
+and :func:`merge_model`; it never branches on a method's name.
+
+Adding a method: its module (a ``Method`` subclass with its ``Config``, registered with
+``@METHODS.register("name")``), its ``configs/method/<name>.yaml``, and one import line in
+``hut/methods/__init__.py``. ``tests/test_methods.py`` then runs it through the contract.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import torch.nn as nn
 
+from hut.methods.config import MethodConfig
 from hut.registry import Registry
 
 METHODS: Registry[type["Method"]] = Registry("method")
@@ -20,17 +26,19 @@ class Method(ABC):
     """One fine-tuning method.
 
     ``cfg`` is the resolved ``method`` config group as a plain dict (``name``, ``r``, ``targets``,
-    ...). ``apply`` receives a model whose parameters are *all frozen* and must inject the method's
-    modules / unfreeze the parameters it trains. The classification head is re-enabled afterwards
-    by :func:`prepare_model`, for every method, as in the reference implementations.
+    ...); it is parsed into ``self.config`` (an instance of ``Config``), which refuses unknown keys
+    and bad values. ``apply`` receives a model whose parameters are *all frozen* and must inject the
+    method's modules / unfreeze the parameters it trains. The classification head is re-enabled
+    afterwards by :func:`prepare_model`, for every method, as in the reference implementations.
     """
 
     name: ClassVar[str]
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
     identity_at_init: ClassVar[bool] = True  # adapted model == frozen model at step 0
     mergeable: ClassVar[bool] = False  # merge() folds the method into stock modules
 
     def __init__(self, cfg: Mapping[str, Any]):
-        self.cfg = dict(cfg)
+        self.config = self.Config.parse(cfg)
 
     @abstractmethod
     def apply(self, model: nn.Module, family: str) -> nn.Module:
@@ -39,6 +47,11 @@ class Method(ABC):
     def merge(self, model: nn.Module) -> nn.Module:
         """Fold the trained method into the base weights; return a model of stock modules."""
         raise NotImplementedError(f"method '{self.name}' cannot be merged")
+
+    def param_groups(self, model: nn.Module, groups: list[dict[str, Any]], eps: float) -> list[dict[str, Any]]:
+        """The optimiser's parameter groups. The trainer passes its own (weight decay, head lr) and the
+        Adam eps; a method may split them further (hut_compact's eps mapping). Default: unchanged."""
+        return groups
 
 
 def build_method(cfg: Mapping[str, Any]) -> Method:

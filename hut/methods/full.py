@@ -17,11 +17,12 @@ All three start at the frozen model's function (``identity_at_init``).
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from dataclasses import dataclass
 
 import torch.nn as nn
 
 from hut.methods.base import METHODS, Method
+from hut.methods.config import MethodConfig, option
 
 # family -> regex on the module name of the ModuleList that holds the transformer blocks
 BLOCK_LISTS = {
@@ -65,16 +66,19 @@ class FullFineTuning(_NoInjection):
         return model
 
 
+@dataclass(frozen=True)
+class TopLayersConfig(MethodConfig):
+    n_layers: int = option(2, minimum=1)  # the "2" of FT^Top2, counted from the top
+
+
 @METHODS.register("ft_top2")
 class TopLayersFineTuning(_NoInjection):
     name = "ft_top2"
+    Config = TopLayersConfig
 
-    def __init__(self, cfg: Mapping[str, Any]):
+    def __init__(self, cfg):
         super().__init__(cfg)
-        n = self.cfg.get("n_layers", 2)
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ValueError(f"method ft_top2: n_layers must be a positive integer (got {n!r})")
-        self.n_layers = n
+        self.n_layers = self.config.n_layers
 
     def apply(self, model: nn.Module, family: str) -> nn.Module:
         name, blocks = transformer_blocks(model, family)

@@ -15,15 +15,24 @@ stock ``nn.Linear``/``Conv1D`` modules back.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn as nn
 from transformers.pytorch_utils import Conv1D
 
 from hut.methods.base import METHODS, Method
-from hut.methods.hut import _in_out, _linear_kind, _positive_int, _targets, fused_slices, output_blocks
-from hut.methods.targets import replace_module, resolve_targets
+from hut.methods.config import MethodConfig, option
+from hut.methods.targets import fused_slices, in_out, linear_kind, output_blocks, replace_module, resolve_targets
+
+
+@dataclass(frozen=True)
+class LoraConfig(MethodConfig):
+    r: int = option(8, minimum=1)  # LoRA's rank (RoBERTa-large GLUE: 8; GPT-2 medium E2E: 4)
+    alpha: float = option(16.0, minimum=0.0)  # scaling alpha / r
+    dropout: float = option(0.0, minimum=0.0)  # on the LoRA branch's input; must be < 1
+    targets: list[str] = option(["q", "v"])
 
 
 class FusedSliceLoRA(nn.Module):
@@ -31,9 +40,9 @@ class FusedSliceLoRA(nn.Module):
 
     def __init__(self, base: nn.Module, slices: Sequence[int], r: int, alpha: float, dropout: float):
         super().__init__()
-        self.kind = _linear_kind(base)
+        self.kind = linear_kind(base)
         self.base = base
-        self.d_in, self.d_out = _in_out(base)
+        self.d_in, self.d_out = in_out(base)
         self.blocks = output_blocks(self.d_out, slices)
         self.r, self.alpha, self.scaling = r, float(alpha), float(alpha) / r
         w = base.weight
@@ -92,31 +101,30 @@ class LoraMethod(Method):
     """LoRA: W0 + B·A·alpha/r on each target (peft for whole modules, own layer for fused slices)."""
 
     name = "lora"
+    Config = LoraConfig
     identity_at_init = True
     mergeable = True
 
-    def __init__(self, cfg: Mapping[str, Any]):
+    def __init__(self, cfg):
         super().__init__(cfg)
-        self.r = _positive_int(self.cfg, "r", self.name, 8)
-        self.alpha = float(self.cfg.get("alpha", 16))
-        self.dropout = float(self.cfg.get("dropout", 0.0))
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"method.dropout must be in [0, 1) (got {self.dropout!r})")
-        self.targets = _targets(self.cfg)
+        if not self.config.dropout < 1.0:
+            raise ValueError(f"method.dropout must be in [0, 1) for method 'lora' (got {self.config.dropout!r})")
+        self.r, self.alpha, self.dropout = self.config.r, self.config.alpha, self.config.dropout
 
     def apply(self, model: nn.Module, family: str) -> nn.Module:
-        from peft import LoraConfig, inject_adapter_in_model
+        from peft import LoraConfig as PeftLoraConfig
+        from peft import inject_adapter_in_model
 
-        targets = resolve_targets(model, family, self.targets)
+        targets = resolve_targets(model, family, self.config.targets)
         whole: list[str] = []
         fused: list[tuple[str, tuple[int, ...]]] = []
         for t in targets:
-            _linear_kind(model.get_submodule(t.name))
+            linear_kind(model.get_submodule(t.name))
             sl = fused_slices(family, t)
             (fused.append((t.name, sl)) if sl is not None else whole.append(t.name))
         if whole:  # peft first: it marks only its own parameters trainable
             conv = any(isinstance(model.get_submodule(n), Conv1D) for n in whole)
-            cfg = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=whole,
+            cfg = PeftLoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=whole,
                              fan_in_fan_out=conv, bias="none")
             model = inject_adapter_in_model(cfg, model)
         for name, sl in fused:

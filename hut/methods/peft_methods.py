@@ -1,7 +1,9 @@
-"""Baselines through peft: ``vera``, ``fourierft``, ``ia3`` and ``prefix`` (prefix tuning).
+"""Baselines through peft: ``vera``, ``fourierft`` and ``prefix`` (prefix tuning).
 
-Module-level methods (vera, fourierft, ia3)
--------------------------------------------
+((IA)^3 was here too; it now runs on HUT's layer, see :mod:`hut.methods.ia3` for why.)
+
+Module-level methods (vera, fourierft)
+--------------------------------------
 The modules come from :func:`hut.methods.targets.resolve_targets` and are handed to peft as exact
 module names; peft's tuner injects its layers into the model *in place* and the model object (and
 its class, ``generate`` included) stays the same. peft adapts whole modules only: on GPT-2, whose
@@ -15,13 +17,7 @@ q, k and v live fused in one ``Conv1D`` (``attn.c_attn``), any of q/k/v adapts t
                   ``n_frequency`` trainable entries at fixed random positions. The paper (and peft's
                   default, ``init_zero: false``) draws the entries from N(0, 1), so the model does
                   *not* start at the frozen function; ``init_zero: true`` starts them at 0 (identity).
-* ``ia3``       - (IA)^3 (Liu et al., 2022): learned vectors, initialised to 1, that rescale the
-                  outputs of the targeted modules, and for ``ffn_out`` the *input* of the FFN output
-                  projection (= the FFN's intermediate activation; peft's ``feedforward_modules``).
-                  The paper's placement is keys, values and the FFN activation: targets [k, v, ffn_out].
-                  On GPT-2, k and v mean the whole c_attn, so the queries are rescaled too.
-
-All three merge exactly (``merge`` folds each peft layer into its base layer and puts the stock
+Both merge exactly (``merge`` folds each peft layer into its base layer and puts the stock
 ``nn.Linear``/``Conv1D`` back).
 
 Prefix tuning (``prefix``)
@@ -53,46 +49,42 @@ from __future__ import annotations
 import inspect
 import logging
 import types
-from typing import Any, Mapping
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
 from hut.methods.base import METHODS, Method
-from hut.methods.targets import SHORT_NAMES, normalize_target_names, replace_module, resolve_targets
+from hut.methods.config import MethodConfig, option
+from hut.methods.targets import replace_module, resolve_targets
 
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- config helpers
-def _int(cfg: Mapping[str, Any], key: str, method: str, default: int, minimum: int = 1) -> int:
-    v = cfg.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ValueError(f"method {method}: {key} must be an integer >= {minimum} (got {v!r})")
-    return v
+# --------------------------------------------------------------------------- configs
+@dataclass(frozen=True)
+class VeraConfig(MethodConfig):
+    r: int = option(256, minimum=1)  # VeRA paper, RoBERTa-large GLUE
+    targets: list[str] = option(["q", "v"])
+    d_initial: float = option(0.1)  # initial value of Λ_d
+    dropout: float = option(0.0, minimum=0.0)
+    projection_prng_key: int = option(0, minimum=0)  # seed of the shared random A, B
 
 
-def _float(cfg: Mapping[str, Any], key: str, method: str, default: float, minimum: float | None = None) -> float:
-    v = cfg.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"method {method}: {key} must be a number (got {v!r})")
-    if minimum is not None and v < minimum:
-        raise ValueError(f"method {method}: {key} must be >= {minimum} (got {v!r})")
-    return float(v)
+@dataclass(frozen=True)
+class FourierFTConfig(MethodConfig):
+    n_frequency: int = option(1000, minimum=1)
+    scaling: float = option(150.0)
+    targets: list[str] = option(["q", "v"])
+    random_loc_seed: int = option(777, minimum=0)
+    init_zero: bool = option(False)  # false: the paper's N(0, 1) spectrum (not an identity at init)
 
 
-def _bool(cfg: Mapping[str, Any], key: str, method: str, default: bool) -> bool:
-    v = cfg.get(key, default)
-    if not isinstance(v, bool):
-        raise ValueError(f"method {method}: {key} must be true or false (got {v!r})")
-    return v
-
-
-def _target_list(cfg: Mapping[str, Any], method: str, default: list[str]) -> list[str]:
-    t = cfg.get("targets", default)
-    if t is None:
-        raise ValueError(f"method {method}: targets must name at least one of {', '.join(SHORT_NAMES)}")
-    return normalize_target_names(t)
+@dataclass(frozen=True)
+class PrefixConfig(MethodConfig):
+    num_virtual_tokens: int = option(10, minimum=1)
+    prefix_projection: bool = option(False)
+    encoder_hidden_size: int = option(512, minimum=1)
 
 
 def _module_names(model: nn.Module, family: str, targets: list[str], method: str) -> list[str]:
@@ -154,71 +146,44 @@ class _PeftTunerMethod(Method):
 @METHODS.register("vera")
 class VeRAMethod(_PeftTunerMethod):
     name = "vera"
-
-    def __init__(self, cfg: Mapping[str, Any]):
-        super().__init__(cfg)
-        m = self.name
-        self.r = _int(self.cfg, "r", m, 256)
-        self.targets = _target_list(self.cfg, m, ["q", "v"])
-        self.d_initial = _float(self.cfg, "d_initial", m, 0.1)
-        self.dropout = _float(self.cfg, "dropout", m, 0.0, minimum=0.0)
-        self.prng_key = _int(self.cfg, "projection_prng_key", m, 0, minimum=0)
+    Config = VeraConfig
 
     def peft_config(self, model, family):
-        from peft import VeraConfig
+        from peft import VeraConfig as PeftVeraConfig
 
-        names = _module_names(model, family, self.targets, self.name)
-        return VeraConfig(r=self.r, target_modules=names, fan_in_fan_out=_fan_in_fan_out(model, names),
-                          d_initial=self.d_initial, vera_dropout=self.dropout,
-                          projection_prng_key=self.prng_key, save_projection=True, init_weights=True)
+        c = self.config
+        names = _module_names(model, family, c.targets, self.name)
+        return PeftVeraConfig(r=c.r, target_modules=names, fan_in_fan_out=_fan_in_fan_out(model, names),
+                              d_initial=c.d_initial, vera_dropout=c.dropout, projection_prng_key=c.projection_prng_key,
+                              save_projection=True, init_weights=True)
 
 
 @METHODS.register("fourierft")
 class FourierFTMethod(_PeftTunerMethod):
     name = "fourierft"
+    Config = FourierFTConfig
     identity_at_init = False  # the paper's N(0, 1) spectrum; an instance with init_zero=true is an identity
 
-    def __init__(self, cfg: Mapping[str, Any]):
+    def __init__(self, cfg):
         super().__init__(cfg)
-        m = self.name
-        self.n_frequency = _int(self.cfg, "n_frequency", m, 1000)
-        self.scaling = _float(self.cfg, "scaling", m, 150.0)
-        self.targets = _target_list(self.cfg, m, ["q", "v"])
-        self.random_loc_seed = _int(self.cfg, "random_loc_seed", m, 777, minimum=0)
-        self.init_zero = _bool(self.cfg, "init_zero", m, False)
+        c = self.config
+        self.n_frequency, self.scaling = c.n_frequency, c.scaling
+        self.random_loc_seed, self.init_zero = c.random_loc_seed, c.init_zero
         self.identity_at_init = self.init_zero
 
     def peft_config(self, model, family):
-        from peft import FourierFTConfig
+        from peft import FourierFTConfig as PeftFourierFTConfig
 
-        names = _module_names(model, family, self.targets, self.name)
+        names = _module_names(model, family, self.config.targets, self.name)
         modules = dict(model.named_modules())
         for n in names:
             w = modules[n].weight
             if self.n_frequency > w.numel():
                 raise ValueError(f"method fourierft: n_frequency={self.n_frequency} exceeds the {w.numel()} "
                                  f"entries of {n} ({tuple(w.shape)}); lower method.n_frequency")
-        return FourierFTConfig(n_frequency=self.n_frequency, scaling=self.scaling, target_modules=names,
+        return PeftFourierFTConfig(n_frequency=self.n_frequency, scaling=self.scaling, target_modules=names,
                                random_loc_seed=self.random_loc_seed, init_weights=self.init_zero,
                                fan_in_fan_out=_fan_in_fan_out(model, names))
-
-
-@METHODS.register("ia3")
-class IA3Method(_PeftTunerMethod):
-    name = "ia3"
-
-    def __init__(self, cfg: Mapping[str, Any]):
-        super().__init__(cfg)
-        self.targets = _target_list(self.cfg, self.name, ["k", "v", "ffn_out"])
-
-    def peft_config(self, model, family):
-        from peft import IA3Config
-
-        names = _module_names(model, family, self.targets, self.name)
-        # ffn_out scales its *input* (the FFN activation), as the (IA)^3 paper does; others their output.
-        ff = _module_names(model, family, ["ffn_out"], self.name) if "ffn_out" in self.targets else []
-        return IA3Config(target_modules=names, feedforward_modules=ff, init_ia3_weights=True,
-                         fan_in_fan_out=_fan_in_fan_out(model, names))
 
 
 # --------------------------------------------------------------------------- prefix tuning
@@ -270,15 +235,9 @@ def _accept_past_key_values(backbone: nn.Module) -> None:
 @METHODS.register("prefix")
 class PrefixTuningMethod(Method):
     name = "prefix"
+    Config = PrefixConfig
     identity_at_init = False
     mergeable = False
-
-    def __init__(self, cfg: Mapping[str, Any]):
-        super().__init__(cfg)
-        m = self.name
-        self.num_virtual_tokens = _int(self.cfg, "num_virtual_tokens", m, 10)
-        self.prefix_projection = _bool(self.cfg, "prefix_projection", m, False)
-        self.encoder_hidden_size = _int(self.cfg, "encoder_hidden_size", m, 512)
 
     @staticmethod
     def _task_type(model: nn.Module):
@@ -297,9 +256,9 @@ class PrefixTuningMethod(Method):
         from peft.utils.other import ModulesToSaveWrapper
 
         task_type = self._task_type(model)
-        config = PrefixTuningConfig(task_type=task_type, num_virtual_tokens=self.num_virtual_tokens,
-                                    prefix_projection=self.prefix_projection,
-                                    encoder_hidden_size=self.encoder_hidden_size)
+        c = self.config
+        config = PrefixTuningConfig(task_type=task_type, num_virtual_tokens=c.num_virtual_tokens,
+                                    prefix_projection=c.prefix_projection, encoder_hidden_size=c.encoder_hidden_size)
         peft_model = get_peft_model(model, config)
         # Put the model's own head back in place of peft's ModulesToSaveWrapper (trainable copy).
         wrapped = [(n, m) for n, m in peft_model.base_model.named_modules() if isinstance(m, ModulesToSaveWrapper)]

@@ -3,6 +3,10 @@
 GPT-2 keeps q, k and v fused in one ``Conv1D`` (``attn.c_attn``, output = [q | k | v]); there a
 short name selects a *slice* of the fused output, so "q and v" adapts two thirds of c_attn and
 leaves the k slice untouched.
+
+Also here: the helpers every layer that wraps a frozen ``nn.Linear``/``Conv1D`` shares (HUT, LoRA on
+fused slices, IA3): which kind it is, its (d_in, d_out), its weight in the x·W (d_in × d_out)
+orientation, and the partition of a fused module's output columns into blocks.
 """
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+import torch
 import torch.nn as nn
+from transformers.pytorch_utils import Conv1D
 
 SHORT_NAMES = ("q", "k", "v", "o", "ffn_in", "ffn_out")
 
@@ -42,6 +48,8 @@ PATTERNS: dict[str, dict[str, tuple[str, int | None]]] = {
     },
 }
 FUSED_PARTS = 3  # c_attn = [q | k | v], each of width n_embd
+SLICE_NAMES = ("q", "k", "v")  # fused c_attn blocks, in output order
+WHOLE = "w"  # block key of a whole (non-fused) module
 
 
 @dataclass(frozen=True)
@@ -115,3 +123,50 @@ def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
 
 def target_module_names(targets: Sequence[Target]) -> list[str]:
     return [t.name for t in targets]
+
+
+# --------------------------------------------------------------------------------------------------
+# Frozen Linear / Conv1D modules and their output blocks
+# --------------------------------------------------------------------------------------------------
+def linear_kind(base: nn.Module) -> str:
+    """``linear`` (weight out×in) or ``conv1d`` (transformers' Conv1D, weight in×out); else an error."""
+    if isinstance(base, Conv1D):
+        return "conv1d"
+    if isinstance(base, nn.Linear):
+        return "linear"
+    raise ValueError(f"cannot adapt {type(base).__name__}: this method wraps nn.Linear or transformers Conv1D")
+
+
+def in_out(base: nn.Module) -> tuple[int, int]:
+    """(d_in, d_out) of a Linear (out×in storage) or Conv1D (in×out storage)."""
+    w = base.weight
+    return (w.shape[0], w.shape[1]) if isinstance(base, Conv1D) else (w.shape[1], w.shape[0])
+
+
+def weight_io(base: nn.Module) -> torch.Tensor:
+    """The weight as d_in × d_out (x·W convention): a view, no copy."""
+    w = base.weight
+    return w if isinstance(base, Conv1D) else w.t()
+
+
+def fused_slices(family: str, target: Target) -> tuple[int, ...] | None:
+    """The blocks to adapt when ``target`` is a fused q/k/v module, else None.
+
+    ``resolve_targets`` reports a fused module whose three parts are all requested as a whole
+    module; layers that adapt slices still give each of q, k, v its own parameters, as for separate
+    matrices (and as the LoRA reference implementation's MergedLinear does for GPT-2).
+    """
+    for pattern, part in PATTERNS.get(family, {}).values():
+        if part is not None and re.search(pattern, target.name):
+            return target.slices if target.slices is not None else tuple(range(FUSED_PARTS))
+    return None
+
+
+def output_blocks(d_out: int, slices: Sequence[int] | None) -> list[tuple[str | None, int, int]]:
+    """Partition of the output columns: (block key, or None for a frozen block, start, stop)."""
+    if slices is None:
+        return [(WHOLE, 0, d_out)]
+    if d_out % FUSED_PARTS:
+        raise ValueError(f"fused module output {d_out} is not divisible into {FUSED_PARTS} parts")
+    w = d_out // FUSED_PARTS
+    return [(SLICE_NAMES[i] if i in slices else None, i * w, (i + 1) * w) for i in range(FUSED_PARTS)]

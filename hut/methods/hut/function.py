@@ -1,0 +1,202 @@
+"""HUT's autograd functions: the two ways one adapted layer is computed.
+
+One frozen Linear/Conv1D, seen as ``y = x·W + b0`` (W of shape d×k), whose output columns are
+split into blocks (one block for a whole module; three for GPT-2's fused ``c_attn``). An adapted
+block has three float vectors (``layer.HutLinear._block_vectors``): the input scale ``a`` (d), the
+output scale ``s = γ ⊙ mean M_B`` (k_b) and the shift ``t`` (k_b), and computes
+
+    y_b = s ⊙ ((a ⊙ x)·W_b + b0_b) + t        (bias inside: ``bias_mode: scale``)
+    y_b = s ⊙ ((a ⊙ x)·W_b) + t               (``bias_mode: keep``: t holds γ ⊙ b0_b + β)
+
+A frozen block computes ``x·W_b + b0_b``, bit for bit what the frozen layer computes.
+
+Full precision: :class:`ScaledActivations`
+------------------------------------------
+Scale the input, run the frozen matmul, scale and shift the output: the cost of the frozen matmul
+plus elementwise work on the activations. It saves the input x and its own output y (the next op
+saves y anyway for q, k, v and ffn_in, so that storage is shared), not the pre-scale output
+``v = (a⊙x)·W_b + …``, which backward recovers as ``v = (y - t) / s``. Where some |s| is below
+sqrt(eps) the recovery would amplify rounding, and the caller asks it to save v instead.
+
+Low precision (bf16/fp16 autocast): :class:`FoldedWeight`
+---------------------------------------------------------
+Under autocast a scale must never multiply a value that is already rounded to the low dtype. The
+scales are vectors near 1: a bf16 scale is exactly 1.0 for |a - 1| < 2^-9, and a float scale
+applied to a bf16 activation (itself on the bf16 grid) rounds back to the same grid point for the
+same range, so an update of that size is invisible to the forward. This is what the suite did
+before: it cast x, W and the scales to bf16 first, and a HUT layer with every scale at 1.002 gave an
+output ``torch.equal`` to the frozen layer's. The scales therefore multiply the one float32 value
+there is, the master weight, and the result is rounded once::
+
+    W' = low(W ⊙ (a ⊗ s)),   c = s ⊙ b0 + t (or t),   y = c + x_low · W'
+
+which is the merged layer, computed on the fly. Each entry of W' is a different float32 number
+times (1 + δ), so their roundings are spread over the bf16 grid and the expected output moves by δ
+(tests/test_mixed_precision.py measures the share of a float32 output change that survives: ≈ 1).
+
+It is also the cheapest exact form here: autocast casts a frozen weight to bf16 in every forward
+anyway (no cache for ``requires_grad=False`` weights), and writing ``W ⊙ a`` into that copy instead
+costs 0.15 ms against 0.08 ms for the plain cast at 1024×1024 on this CPU, while the forward needs
+no per-token work at all beyond the frozen ``addmm``. The alternative (scale the activations in
+float32, round, matmul, scale the output in float32, round) keeps per-token elementwise work in mixed
+dtypes, which CPU PyTorch runs on a slow scalar path (``addcmul`` of bf16 by float32 into bf16: 13.9
+ms against 0.69 ms in pure bf16 at 4096×1024), and it still rounds v before s is applied.
+
+Backward needs no unscaled weight: ``gx_b = g_b·W'_bᵀ`` is the input gradient of the block (one
+matmul, as the frozen layer's backward), ``∂a = Σ_n x_low ⊙ gx_b / a`` and
+``∂s = (Σ_n g_b ⊙ y_b - t·Σ_n g_b) / s``, reductions in the low dtype with float accumulation. It
+saves x_low (LoRA under autocast saves the same cast of its input), W' in place of the cast weight
+the frozen layer would save, and y. The divisions are exact in relative terms; a zero in a, or an
+|s| under sqrt(eps) (where y - t loses v), makes the layer fall back to :class:`ScaledActivations` on
+float32 copies of its inputs (``HutLinear`` checks once per parameter update).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+# One output block: (start, stop, j) with j the index of its vector triple, or -1 for a frozen block.
+Blocks = Sequence[tuple[int, int, int]]
+
+
+def frozen_block(x2: torch.Tensor, W: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """Exactly what the frozen Linear/Conv1D computes for these output columns."""
+    return torch.addmm(bias, x2, W) if bias is not None else x2 @ W
+
+
+def scaled_block(x2, Wb, bb, a, s, t, bias_inside: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(v, y) of one adapted block in full precision, with autograd: the plain-autograd reference."""
+    v = frozen_block(x2 * a, Wb, bb if bias_inside else None)
+    return v, torch.addcmul(t, v, s)
+
+
+class ScaledActivations(torch.autograd.Function):
+    """Full precision: y_b = s ⊙ addmm(b0_b, a⊙x, W_b) + t per adapted block; saves x and y."""
+
+    @staticmethod
+    def forward(ctx, x2, W, bias, blocks: Blocks, bias_inside: bool, save_v: bool, *vecs):
+        outs: list[torch.Tensor] = []
+        saved_v: list[torch.Tensor] = []
+        with torch.autocast(x2.device.type, enabled=False):
+            for start, stop, j in blocks:
+                Wb = W[:, start:stop]
+                bb = bias[start:stop] if bias is not None else None
+                if j < 0:
+                    outs.append(frozen_block(x2, Wb, bb))
+                    continue
+                a, s, t = vecs[3 * j : 3 * j + 3]
+                v = frozen_block(x2 * a, Wb, bb if bias_inside else None)
+                if save_v:
+                    saved_v.append(v)
+                    outs.append(torch.addcmul(t, v, s))
+                else:  # v is a fresh temporary: scale it in place, keep only y
+                    outs.append(torch.addcmul(t, v, s, out=v))
+            y = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
+        ctx.blocks, ctx.save_v, ctx.n_adapted = blocks, save_v, len(vecs) // 3
+        ctx.save_for_backward(x2, W, y, *vecs, *saved_v)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x2, W, y, *rest = ctx.saved_tensors
+        m = ctx.n_adapted
+        vecs, saved_v = rest[: 3 * m], rest[3 * m :]
+        need_x = ctx.needs_input_grad[0]
+        vec_grads: list[torch.Tensor | None] = [None] * (3 * m)
+        gx = None
+        for start, stop, j in ctx.blocks:
+            g = gy[:, start:stop]
+            Wb = W[:, start:stop]
+            if j < 0:
+                if need_x:
+                    gx = g @ Wb.t() if gx is None else gx.addmm_(g, Wb.t())
+                continue
+            a, s, t = vecs[3 * j : 3 * j + 3]
+            v = saved_v[j] if ctx.save_v else (y[:, start:stop] - t) / s
+            need_a, need_s, need_t = ctx.needs_input_grad[6 + 3 * j : 9 + 3 * j]
+            if need_s:
+                vec_grads[3 * j + 1] = (g * v).sum(0)
+            del v
+            if need_t:
+                vec_grads[3 * j + 2] = g.sum(0)
+            if need_a or need_x:
+                gu = (g * s) @ Wb.t()  # gradient w.r.t. the scaled input a⊙x
+                if need_a:
+                    vec_grads[3 * j] = (gu * x2).sum(0)
+                if need_x:
+                    gxa = gu.mul_(a)
+                    gx = gxa if gx is None else gx.add_(gxa)
+        return (gx, None, None, None, None, None, *vec_grads)
+
+
+def fold_weight(W: torch.Tensor, bias: torch.Tensor | None, blocks: Blocks, bias_inside: bool, vecs,
+                dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(W', c): the scales folded into the float weight and rounded once to ``dtype``; c in float.
+
+    W' has the layout of W (a Linear's transposed view stays a transposed view), so the matmul sees
+    what the frozen layer's autocast copy would be. Differentiable when the vectors require grad
+    (the plain-autograd reference path).
+    """
+    Wf = torch.empty_like(W, dtype=dtype)
+    cs: list[torch.Tensor] = []
+    for start, stop, j in blocks:
+        Wb = W[:, start:stop]
+        bb = bias[start:stop] if bias is not None else None
+        if j < 0:
+            Wf[:, start:stop] = Wb
+            cs.append(bb if bb is not None else torch.zeros(stop - start, dtype=W.dtype, device=W.device))
+            continue
+        a, s, t = vecs[3 * j : 3 * j + 3]
+        if torch.is_grad_enabled() and (a.requires_grad or s.requires_grad):
+            Wf[:, start:stop] = (Wb * a[:, None] * s).to(dtype)
+        else:
+            torch.mul(Wb * a[:, None], s, out=Wf[:, start:stop])
+        cs.append(torch.addcmul(t, bb, s) if bias_inside and bb is not None else t)
+    c = cs[0] if len(cs) == 1 else torch.cat(cs)
+    return Wf, c
+
+
+class FoldedWeight(torch.autograd.Function):
+    """Low precision: y = low(c) + x_low · low(W ⊙ a⊗s); saves x_low, W' and y (see the module doc)."""
+
+    @staticmethod
+    def forward(ctx, x2, W, bias, blocks: Blocks, bias_inside: bool, dtype: torch.dtype, *vecs):
+        with torch.autocast(x2.device.type, enabled=False):
+            Wf, c = fold_weight(W, bias, blocks, bias_inside, vecs, dtype)
+            xl = x2 if x2.dtype == dtype else x2.to(dtype)
+            y = torch.addmm(c.to(dtype), xl, Wf)
+        ctx.blocks, ctx.x_dtype, ctx.n_adapted = blocks, x2.dtype, len(vecs) // 3
+        ctx.save_for_backward(xl, Wf, y, *vecs)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        xl, Wf, y, *vecs = ctx.saved_tensors
+        need_x = ctx.needs_input_grad[0]
+        vec_grads: list[torch.Tensor | None] = [None] * (3 * ctx.n_adapted)
+        gx = None
+        for start, stop, j in ctx.blocks:
+            g = gy[:, start:stop]
+            Wb = Wf[:, start:stop]
+            if j < 0:
+                if need_x:
+                    gx = g @ Wb.t() if gx is None else gx.addmm_(g, Wb.t())
+                continue
+            a, s, t = vecs[3 * j : 3 * j + 3]
+            need_a, need_s, need_t = ctx.needs_input_grad[6 + 3 * j : 9 + 3 * j]
+            gsum = g.sum(0).float()
+            if need_t:
+                vec_grads[3 * j + 2] = gsum.to(t.dtype)
+            if need_s:
+                gy_dot = torch.linalg.vecdot(g, y[:, start:stop], dim=0).float()
+                vec_grads[3 * j + 1] = ((gy_dot - t * gsum) / s).to(s.dtype)
+            if need_a or need_x:
+                gxb = g @ Wb.t()  # = a ⊙ ((g ⊙ s)·W_bᵀ): the block's input gradient
+                if need_a:
+                    vec_grads[3 * j] = (torch.linalg.vecdot(xl, gxb, dim=0).float() / a).to(a.dtype)
+                if need_x:
+                    gx = gxb if gx is None else gx.add_(gxb)
+        if gx is not None and gx.dtype != ctx.x_dtype:
+            gx = gx.to(ctx.x_dtype)
+        return (gx, None, None, None, None, None, *vec_grads)
