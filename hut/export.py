@@ -36,7 +36,9 @@ def trainable_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def save_trainable(model: nn.Module, path: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
     """Write the trainable parameters to ``path`` (a ``.safetensors`` file, or a folder)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from hut.records import write_atomic
 
     path = Path(path)
     if path.suffix != ".safetensors":
@@ -48,9 +50,7 @@ def save_trainable(model: nn.Module, path: str | Path, metadata: Mapping[str, An
     meta = {"format": "pt"}
     for k, v in (metadata or {}).items():
         meta[str(k)] = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)
+    write_atomic(path, save(tensors, metadata=meta))
     return path
 
 

@@ -1,15 +1,22 @@
-"""Run records: where a run writes, atomic JSON, skip-done, numbered attempts, run locks.
+"""Run records: where a run writes, the record's schema, one atomic write, attempts, run locks.
 
 One directory per run::
 
-    <results_dir>/<experiment>/<task>/<method_key>/<model>/seed=<s>/
+    <results_dir>/<experiment>/<task>/<method_key>/<model>/[<overrides>/]seed=<s>/
         metrics.json            the record (INTERFACE.md), rewritten atomically every epoch
         metrics.attempt<N>.json earlier records kept by force=true
-        checkpoint.pt           trainable params, optimiser, scheduler, RNG, data position
+        checkpoint.pt           trainable params, optimiser, scheduler, RNG, data position (while running)
+        trainable.safetensors   the trained parameters of a finished run (hut.export.load_run)
         run.lock                held by the live process (pid, host); stale locks are taken over
         predictions.txt, references.txt (E2E)
 
 ``method_key`` is the method name, or ``<method>-<variant>`` for ablation cells (Tables 4, 5).
+``<overrides>`` is present only for a run whose command-line overrides change its result relative
+to its experiment's own config (:mod:`hut.identity`), e.g. ``trainer.lr=0.0003``.
+
+Every file is written by :func:`write_atomic`: a temporary file in the same folder, flushed and
+fsynced, then renamed over the target, so a reader (or a rerun after a kill) sees the old file or
+the new one, never half of one; a failed write (a full disk) leaves the old file as it was.
 """
 from __future__ import annotations
 
@@ -22,28 +29,50 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable, Mapping
 
-SCHEMA_VERSION = 1
+from hut import faults
+
+# 2: + fingerprint, overrides, eval_subset, device; history rows carry train_loss. 1 is still read.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 # Credential-like keys (but not e.g. `max_new_tokens`, a decoding setting).
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|passw(or)?d|credential|(^|_)(auth_|access_)?token$)", re.I)
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over ``path``."""
+def write_atomic(path: str | os.PathLike, data: bytes | str | Callable[[IO[bytes]], Any]) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over ``path``.
+
+    ``data``: bytes, text (UTF-8), or a function that writes to the open binary file (``torch.save``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
+        faults.point(f"write:{path.name}")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None:  # name the file (a full disk, a read-only folder)
+            raise OSError(e.errno, f"cannot write {path}: {e.strerror}") from None
         raise
+
+
+def remove_partial_writes(directory: Path) -> list[Path]:
+    """Delete the temporary files a writer killed mid-write left (never read; only swept up)."""
+    gone = []
+    for p in Path(directory).glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+        gone.append(p)
+    return gone
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
@@ -91,11 +120,12 @@ class RunPaths:
     method_key: str
     model: str
     seed: int
+    overrides: str | None = None  # the override-variant folder (hut.identity.variant_folder), if any
 
     @property
     def dir(self) -> Path:
-        return (Path(self.results_dir) / self.experiment / self.task / self.method_key / self.model
-                / f"seed={self.seed}")
+        d = Path(self.results_dir) / self.experiment / self.task / self.method_key / self.model
+        return (d / self.overrides if self.overrides else d) / f"seed={self.seed}"
 
     @property
     def record(self) -> Path:
@@ -110,8 +140,40 @@ class RunPaths:
         return self.dir / "run.lock"
 
     @property
+    def trainable(self) -> Path:
+        return self.dir / "trainable.safetensors"
+
+    @property
     def key(self) -> str:
-        return f"{self.experiment}/{self.task}/{self.method_key}/{self.model}/seed={self.seed}"
+        return Path(self.dir).relative_to(self.results_dir).as_posix()
+
+
+def new_record(container: Mapping[str, Any], paths: RunPaths, *, fingerprint: str,
+               overrides: Mapping[str, Any] | None, **fields: Any) -> dict[str, Any]:
+    """The record of a run as it starts (status ``running``); the trainer fills in the rest.
+
+    ``container``: the resolved, scrubbed config. The one place a record's schema is written down.
+    """
+    cfg = container
+    rec: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "status": "running", "experiment": paths.experiment,
+        "task": str(cfg["task"]["name"]), "method": str(cfg["method"]["name"]), "variant": cfg.get("variant"),
+        "model": str(cfg["model"]["name"]), "seed": int(cfg["seed"]), "fingerprint": fingerprint,
+        "overrides": dict(overrides) if overrides else None, "best": None, "last": None, "history": [],
+        "params": None, "wall_time_s": 0.0, "git_sha": git_sha(), "versions": versions(), "pid": os.getpid(),
+        "config": dict(cfg),
+    }
+    rec.update(fields)
+    return rec
+
+
+def record_fingerprint(rec: Mapping[str, Any]) -> str | None:
+    """A record's fingerprint: stored (schema 2), or recomputed from its stored config (schema 1)."""
+    from hut.identity import fingerprint
+
+    if rec.get("fingerprint"):
+        return str(rec["fingerprint"])
+    return fingerprint(rec["config"]) if isinstance(rec.get("config"), dict) else None
 
 
 def method_key(method_name: str, variant: str | None) -> str:
@@ -209,11 +271,13 @@ def git_sha() -> str | None:
         return None
 
 
-def versions() -> dict[str, str]:
+def versions(packages: tuple[str, ...] = ("hut-suite", "torch", "transformers", "peft", "accelerate", "datasets",
+                                          "hydra-core", "numpy")) -> dict[str, str]:
+    """Python's and the given packages' versions (the ones a result depends on)."""
     import importlib.metadata as md
 
     out = {"python": sys.version.split()[0]}
-    for pkg in ("hut-suite", "torch", "transformers", "peft", "accelerate", "datasets", "hydra-core", "numpy"):
+    for pkg in packages:
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

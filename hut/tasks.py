@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from hut import faults
 from hut.registry import Registry
 
 TASKS: Registry[type["Task"]] = Registry("task")
@@ -148,6 +149,7 @@ class GlueTask(Task):
             logits = model(**batch).logits.float().cpu()
             preds.append(logits[:, 0] if self.kind == "regression" else logits.argmax(-1))
             labels.append(y)
+            faults.point("eval")
         model.train()
         return glue_metrics(self.name, torch.cat(preds).numpy(), torch.cat(labels).numpy())
 
@@ -265,6 +267,7 @@ class E2ETask(Task):
                 for row in gen[:, enc["input_ids"].shape[1]:]:
                     text = self.tok.decode(row, skip_special_tokens=True)
                     outs.append(text.split("\n")[0].strip())
+                faults.point("eval")
         finally:
             self.tok.padding_side = old_side
         return outs

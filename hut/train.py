@@ -8,6 +8,7 @@ Errors in one job of a multirun are recorded (status failed) and the sweep goes 
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -15,7 +16,9 @@ import traceback
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+from hut.config import CONFIG_DIR
+
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 
 def _validate(cfg: DictConfig) -> None:
@@ -65,32 +68,40 @@ def _pin_gpu(cfg: DictConfig) -> None:
         torch.cuda.set_device(int(hc.job.num) % n)
 
 
-def _record_crash(cfg: DictConfig, err: BaseException) -> None:
-    from hut import records
+def _overrides() -> list[str]:
+    """This job's command-line overrides (a multirun job's include its sweep values)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task)
+
+
+def _record_crash(cfg: DictConfig, err: BaseException, overrides: list[str]) -> None:
+    """A multirun job that crashed leaves a failed record (never over a finished one) and the sweep goes on."""
+    from hut import identity, records
     from hut.trainer import run_paths
 
     try:
-        paths = run_paths(cfg)
-        rec = records.read_record(paths.record) if paths.record.exists() else {}
-        if rec.get("status") == "success":
+        container = records.scrub_secrets(OmegaConf.to_container(cfg, resolve=True))
+        variant = identity.override_variant(container, overrides)
+        paths = run_paths(cfg, variant)
+        if paths.record.exists() and records.read_record(paths.record).get("status") == "success":
             return
-        rec.update(schema_version=records.SCHEMA_VERSION, status="failed", experiment=paths.experiment,
-                   task=paths.task, method=str(cfg.method.name), model=paths.model, seed=paths.seed,
-                   error={"reason": f"{type(err).__name__}: {err}", "step": None})
-        rec.setdefault("config", records.scrub_secrets(OmegaConf.to_container(cfg, resolve=True)))
+        rec = records.new_record(container, paths, fingerprint=identity.fingerprint(container), overrides=variant,
+                                 status="failed", error={"reason": f"{type(err).__name__}: {err}", "step": None})
         records.write_json_atomic(paths.record, rec)
-    except Exception:
+    except Exception:  # noqa: BLE001 - the job's own error is what the user needs; this is best effort
         pass
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig):
     from hut.trainer import run
 
+    overrides = _overrides()
     try:
         _validate(cfg)
         _pin_gpu(cfg)
-        rec = run(cfg)
+        rec = run(cfg, overrides)
         best = rec.get("best") or {}
         return float(best.get("score", best.get("BLEU", 0.0)) or 0.0)
     except Exception as e:  # a clear one-line error; the full traceback only with HUT_DEBUG=1
@@ -99,7 +110,8 @@ def main(cfg: DictConfig):
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         if isinstance(e, (ValueError, FileNotFoundError, PermissionError, KeyError)) and not _is_multirun():
             sys.exit(2)
-        _record_crash(cfg, e)
+        if not (isinstance(e, OSError) and e.errno in DISK_ERRORS):  # a full disk: leave the files as they are
+            _record_crash(cfg, e, overrides)
         if not _is_multirun():
             sys.exit(1)
         return None

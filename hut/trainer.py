@@ -1,13 +1,15 @@
 """The shared trainer: every method, every task, one loop you can read top to bottom.
 
-    run(cfg) -> record
-      1. where the run writes; skip it if finished (unless force=true, which keeps the old record)
+    run(cfg, overrides) -> record
+      1. which run this is (hut.identity): its fingerprint and, for result-changing overrides, its own
+         folder; skip it if finished with the same fingerprint; never reuse a record of another config
       2. seed, build task + model + method, count parameters
-      3. AdamW + linear schedule with warmup, through accelerate (device, mixed precision, DDP)
-      4. resume from checkpoint.pt if a killed run left one
-      5. for each epoch: train (NaN/inf loss stops the run as failed), evaluate, update best/last,
+      3. AdamW (groups by hut.optim, then the method's own split) + linear schedule with warmup,
+         through accelerate (device, mixed precision, DDP)
+      4. resume from checkpoint.pt if a killed run of the same fingerprint left one
+      5. for each epoch: train (a non-finite loss stops the run as failed), evaluate, update best/last,
          rewrite metrics.json (status running), checkpoint
-      6. final record (status success)
+      6. save the trained parameters (trainable.safetensors), final record (status success)
 
 Nothing here branches on a method's or task's name: methods come from ``hut.methods``, tasks from
 ``hut.tasks``.
@@ -15,22 +17,24 @@ Nothing here branches on a method's or task's name: methods come from ``hut.meth
 from __future__ import annotations
 
 import math
-import os
+import pickle
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from hut import records
+from hut import faults, identity, records
 from hut.methods import build_method, count_parameters, prepare_model
-from hut.methods.hut import apply_eps_scales
 from hut.models import load_model
+from hut.optim import param_groups
 from hut.tasks import build_task, task_info
+
+CHECKPOINT_FORMAT = 2
 
 
 class TrainingFailed(RuntimeError):
@@ -39,72 +43,45 @@ class TrainingFailed(RuntimeError):
         self.reason, self.step = reason, step
 
 
+class RunConflict(ValueError):
+    """A finished record at this run's path was made by another config: never reused, never overwritten."""
+
+
+class BadCheckpoint(ValueError):
+    """A checkpoint that is not plain tensors and data (or is unreadable): refused, never executed."""
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
-def run_paths(cfg) -> records.RunPaths:
+def run_paths(cfg, overrides: Mapping[str, Any] | None = None) -> records.RunPaths:
     return records.RunPaths(
         results_dir=Path(cfg.results_dir), experiment=str(cfg.experiment_name), task=str(cfg.task.name),
         method_key=records.method_key(str(cfg.method.name), cfg.get("variant")), model=str(cfg.model.name),
-        seed=int(cfg.seed),
+        seed=int(cfg.seed), overrides=identity.variant_folder(overrides),
     )
 
 
-def _rng_state() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
+    """Train and evaluate one run; return its record.
 
-
-def _set_rng_state(s: dict) -> None:
-    random.setstate(s["python"])
-    np.random.set_state(s["numpy"])
-    torch.set_rng_state(s["torch"])
-    if s.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(s["cuda"])
-
-
-def _trainable_state(model) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
-
-
-def _param_groups(model, tcfg, head_prefixes):
-    """AdamW groups: no weight decay on biases and norms; optional separate head learning rate."""
-    from hut.methods.base import _is_head
-
-    groups: dict[tuple[bool, bool], list] = {}
-    for n, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        no_decay = n.endswith(".bias") or "norm" in n.lower()
-        head = tcfg.get("head_lr") is not None and _is_head(n, head_prefixes)
-        groups.setdefault((no_decay, head), []).append(p)
-    out = []
-    for (no_decay, head), params in sorted(groups.items()):
-        out.append({"params": params, "weight_decay": 0.0 if no_decay else float(tcfg.weight_decay),
-                    "lr": float(tcfg.head_lr if head else tcfg.lr)})
-    return out
-
-
-def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    """The data order of an epoch is a pure function of (seed, epoch): resume replays it exactly."""
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return torch.randperm(n, generator=g).tolist()
-
-
-def run(cfg: DictConfig) -> dict:
+    ``overrides``: the command line's overrides (``hut.train`` passes Hydra's), from which the run's
+    override variant is derived; None for a run composed in code, which is then its experiment's run.
+    """
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
     t0 = time.time()
-    tcfg = cfg.trainer
-    paths = run_paths(cfg)
-
-    # 1. Skip finished runs; force keeps the old record as an attempt. A run lock makes overlapping
-    #    launches of the same sweep run each run once (the record is checked again under the lock).
-    if (done := _finished(paths)) and not cfg.force:
+    # 1. Which run this is. A run lock makes overlapping launches of the same sweep run each run once
+    #    (the record is checked again under the lock).
+    container = records.scrub_secrets(OmegaConf.to_container(cfg, resolve=True))
+    variant = identity.override_variant(container, overrides) if overrides else None
+    fp = identity.fingerprint(container)
+    paths = run_paths(cfg, variant)
+    if (done := _finished(paths, fp, container, bool(cfg.force))) is not None:
         return done
     records.check_writable(paths.dir)
     lock = records.RunLock(paths.lock)
@@ -112,27 +89,25 @@ def run(cfg: DictConfig) -> dict:
         print(f"[skip] {paths.key}: running in another live process ({paths.lock})")
         return {"status": "running", "skipped": True}
     try:
-        if (done := _finished(paths)) and not cfg.force:
+        if (done := _finished(paths, fp, container, bool(cfg.force))) is not None:
             return done
+        records.remove_partial_writes(paths.dir)  # left by a writer that was killed
         if cfg.force and paths.record.exists():
-            old = records.read_record(paths.record) if paths.record.exists() else {}
-            if old.get("status") == "success":
-                kept = records.archive_record(paths)
-                paths.checkpoint.unlink(missing_ok=True)
-                print(f"[force] {paths.key}: previous record kept as {kept.name}")
-        return _train(cfg, tcfg, paths, t0, Accelerator, get_linear_schedule_with_warmup)
+            kept = records.archive_record(paths)
+            paths.checkpoint.unlink(missing_ok=True)
+            print(f"[force] {paths.key}: previous record kept as {kept.name}")
+        return _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_schedule_with_warmup)
     finally:
         lock.release()
 
 
-def _train(cfg, tcfg, paths, t0, Accelerator, get_linear_schedule_with_warmup) -> dict:
+def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_schedule_with_warmup) -> dict:
+    tcfg = cfg.trainer
     # 2. Seed, task, model, method.
     seed = int(cfg.seed)
     seed_everything(seed)
-    container = records.scrub_secrets(OmegaConf.to_container(cfg, resolve=True))
     kind, num_labels = task_info(str(cfg.task.name))
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    loaded = load_model(model_cfg, kind, num_labels)
+    loaded = load_model(OmegaConf.to_container(cfg.model, resolve=True), kind, num_labels)
     method = build_method(OmegaConf.to_container(cfg.method, resolve=True))
     model = prepare_model(loaded.model, method, loaded.family, loaded.head_prefixes)
     params = count_parameters(model, loaded.head_prefixes)
@@ -153,113 +128,115 @@ def _train(cfg, tcfg, paths, t0, Accelerator, get_linear_schedule_with_warmup) -
         total_steps = min(total_steps, int(tcfg.max_steps))
         epochs = min(epochs, math.ceil(total_steps / steps_per_epoch))
     warmup = int(tcfg.warmup_steps) if tcfg.get("warmup_steps") is not None else round(float(tcfg.warmup_ratio) * total_steps)
-    # apply_eps_scales: per-parameter Adam eps tags (hut_compact with r=R reproduces HUT rank R
-    # exactly); a no-op for every method that tags nothing.
-    groups = apply_eps_scales(_param_groups(model, tcfg, loaded.head_prefixes), model, float(tcfg.adam_eps))
-    optimizer = torch.optim.AdamW(groups, lr=float(tcfg.lr),
-                                  betas=(0.9, 0.999), eps=float(tcfg.adam_eps))
+    groups = param_groups(model, float(tcfg.weight_decay), float(tcfg.lr), tcfg.get("head_lr"), loaded.head_prefixes)
+    groups = method.param_groups(model, groups, float(tcfg.adam_eps))  # e.g. hut_compact's Adam eps mapping
+    optimizer = torch.optim.AdamW(groups, lr=float(tcfg.lr), betas=(0.9, 0.999), eps=float(tcfg.adam_eps))
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, max(total_steps, 1))
     model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
 
-    record: dict[str, Any] = {
-        "schema_version": records.SCHEMA_VERSION, "status": "running", "experiment": paths.experiment,
-        "task": str(cfg.task.name), "method": str(cfg.method.name), "variant": cfg.get("variant"),
-        "model": str(cfg.model.name), "seed": seed, "best": None, "last": None, "history": [],
-        "params": params, "steps": {"per_epoch": steps_per_epoch, "total": total_steps, "warmup": warmup},
-        "wall_time_s": 0.0, "git_sha": records.git_sha(), "versions": records.versions(),
-        "device": str(acc.device), "nondeterministic_kernels": acc.device.type == "cuda",
-        "pid": os.getpid(), "config": container,
-    }
+    record = records.new_record(
+        container, paths, fingerprint=fp, overrides=variant, params=params, eval_subset=task.eval_subset(),
+        steps={"per_epoch": steps_per_epoch, "total": total_steps, "warmup": warmup}, device=str(acc.device),
+        nondeterministic_kernels=acc.device.type == "cuda")
 
-    # 4. Resume.
-    start_epoch, start_batch, step, prev_wall = 0, 0, 0, 0.0
-    if paths.checkpoint.exists():
-        ck = torch.load(paths.checkpoint, map_location="cpu", weights_only=False)
+    # 4. Resume (only a checkpoint of this fingerprint; anything but plain tensors and data is refused).
+    pos = {"epoch": 0, "batch": 0, "step": 0, "wall_time_s": 0.0, "loss_sum": 0.0, "loss_n": 0}
+    if (ck := _load_checkpoint(paths, fp)) is not None:
         acc.unwrap_model(model).load_state_dict(ck["trainable"], strict=False)
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         _set_rng_state(ck["rng"])
-        start_epoch, start_batch, step = ck["epoch"], ck["batch"], ck["step"]
+        pos = {k: ck[k] for k in pos}
         record["history"], record["best"], record["last"] = ck["history"], ck["best"], ck["last"]
-        prev_wall = ck.get("wall_time_s", 0.0)
-        print(f"[resume] {paths.key}: epoch {start_epoch}, batch {start_batch}, step {step}")
+        print(f"[resume] {paths.key}: epoch {pos['epoch']}, batch {pos['batch']}, step {pos['step']}")
     records.write_json_atomic(paths.record, record)
     logger = _make_logger(cfg, paths, container)
+    step = pos["step"]
 
-    def checkpoint(epoch: int, batch: int) -> None:
+    def wall() -> float:
+        return round(pos["wall_time_s"] + time.time() - t0, 2)
+
+    def checkpoint(epoch: int, batch: int, loss_sum: float, loss_n: int) -> None:
         if not acc.is_main_process:
             return
-        state = {"trainable": _trainable_state(acc.unwrap_model(model)), "optimizer": optimizer.state_dict(),
+        state = {"format": CHECKPOINT_FORMAT, "fingerprint": fp,
+                 "trainable": _trainable_state(acc.unwrap_model(model)), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "rng": _rng_state(), "epoch": epoch, "batch": batch,
                  "step": step, "history": record["history"], "best": record["best"], "last": record["last"],
-                 "wall_time_s": prev_wall + time.time() - t0}
-        tmp = paths.checkpoint.with_suffix(".pt.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, paths.checkpoint)
+                 "wall_time_s": wall(), "loss_sum": loss_sum, "loss_n": loss_n}
+        records.write_atomic(paths.checkpoint, lambda f: torch.save(state, f))
 
     # 5. Train.
-    ck_every = int(tcfg.get("checkpoint_every_steps") or 0)
-    # Testing aid for the kill-and-resume test: slow each step down so a test can SIGKILL mid-run.
-    step_delay = float(os.environ.get("HUT_TEST_STEP_DELAY", "0"))
+    ck_every, log_every = int(tcfg.get("checkpoint_every_steps") or 0), int(tcfg.log_every)
     model.train()
     try:
-        for epoch in range(start_epoch, epochs):
+        for epoch in range(pos["epoch"], epochs):
             order = _epoch_order(len(train_set), seed, epoch)
             # A private generator: building the loader must not draw from the global RNG (resume replays it).
             loader = torch.utils.data.DataLoader(train_set, batch_size=bs, sampler=order, collate_fn=task.collate,
                                                  generator=torch.Generator().manual_seed(seed))
             loader = acc.prepare(loader)
-            first = start_batch if epoch == start_epoch else 0
+            first = pos["batch"] if epoch == pos["epoch"] else 0
             if first:
                 loader = acc.skip_first_batches(loader, first)
             bar = tqdm(loader, desc=f"{paths.key} ep {epoch + 1}/{epochs}", leave=False,
                        disable=not acc.is_main_process or not tcfg.get("progress", True), initial=first,
                        total=len(order) // bs + (len(order) % bs > 0))
+            # The epoch's training loss, summed on the device: no host sync per step.
+            resumed = epoch == pos["epoch"] and first
+            loss_sum = torch.tensor(pos["loss_sum"] if resumed else 0.0, device=acc.device)
+            loss_n = pos["loss_n"] if resumed else 0
             for b, batch in enumerate(bar, start=first):
                 with acc.accumulate(model):
                     loss = task.loss(model, batch)
-                    if not torch.isfinite(loss):
-                        raise TrainingFailed(f"non-finite loss ({loss.item()})", step)
                     acc.backward(loss)
                     if acc.sync_gradients and tcfg.get("max_grad_norm"):
                         acc.clip_grad_norm_(model.parameters(), float(tcfg.max_grad_norm))
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
+                loss_sum += loss.detach().float()
+                loss_n += 1
                 if acc.sync_gradients:
                     step += 1
-                    if step_delay:
-                        time.sleep(step_delay)
-                    if step % int(tcfg.log_every) == 0:
+                    faults.point("step")
+                    if step % log_every == 0:  # a non-finite loss makes the sum non-finite for good
+                        _check_finite(loss_sum, step)
                         bar.set_postfix(loss=f"{loss.item():.4f}")
                         logger.log({"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0]}, step)
                     if ck_every and step % ck_every == 0:
-                        checkpoint(epoch, b + 1)
+                        checkpoint(epoch, b + 1, float(loss_sum), loss_n)
                     if step >= total_steps:
                         break
+            _check_finite(loss_sum, step)
             # Evaluate once per epoch: the record keeps the best dev epoch and the last.
             metrics = {k: float(v) for k, v in task.evaluate(model, acc, paths.dir).items()}
-            row = {"epoch": epoch + 1, "step": step, **metrics}
+            row = {"epoch": epoch + 1, "step": step, "train_loss": float(loss_sum) / max(loss_n, 1), **metrics}
             record["history"].append(row)
             record["last"] = row
             if record["best"] is None or metrics[task.best_metric] > record["best"][task.best_metric]:
                 record["best"] = row
             logger.log({f"dev/{k}": v for k, v in metrics.items()}, step)
-            record["wall_time_s"] = round(prev_wall + time.time() - t0, 2)
+            record["wall_time_s"] = wall()
             records.write_json_atomic(paths.record, record)
-            checkpoint(epoch + 1, 0)
+            checkpoint(epoch + 1, 0, 0.0, 0)
             if step >= total_steps:
                 break
     except TrainingFailed as e:
-        record.update(status="failed", error={"reason": e.reason, "step": e.step},
-                      wall_time_s=round(prev_wall + time.time() - t0, 2))
+        record.update(status="failed", error={"reason": e.reason, "step": e.step}, wall_time_s=wall())
         records.write_json_atomic(paths.record, record)
         logger.finish(1)
         print(f"[failed] {paths.key}: {e}")
         return record
 
-    # 6. Done.
-    record.update(status="success", wall_time_s=round(prev_wall + time.time() - t0, 2))
+    # 6. Done: the trained parameters first, then the record that says they are final.
+    if acc.is_main_process:
+        from hut.export import save_trainable
+
+        save_trainable(acc.unwrap_model(model), paths.trainable,
+                       metadata={"fingerprint": fp, "record": paths.record.name, "method": container["method"],
+                                 "model": container["model"]["name"]})
+    record.update(status="success", wall_time_s=wall())
     record.pop("pid", None)
     records.write_json_atomic(paths.record, record)
     if not cfg.get("keep_checkpoint", False):
@@ -269,7 +246,11 @@ def _train(cfg, tcfg, paths, t0, Accelerator, get_linear_schedule_with_warmup) -
     return record
 
 
-def _finished(paths: records.RunPaths) -> dict | None:
+# --------------------------------------------------------------------------------------------------
+# Run identity on disk
+# --------------------------------------------------------------------------------------------------
+def _finished(paths: records.RunPaths, fp: str, container: Mapping[str, Any], force: bool) -> dict | None:
+    """The finished record of this run (to skip), None (to run), or RunConflict (another config's)."""
     if not paths.record.exists():
         return None
     try:
@@ -279,14 +260,91 @@ def _finished(paths: records.RunPaths) -> dict | None:
         return None
     if old.get("status") != "success":
         return None
+    old_fp = records.record_fingerprint(old)
+    if old_fp != fp:
+        if force:
+            return None
+        diff = identity.differences(old.get("config") or {}, container)
+        shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6])
+        more = f" (+{len(diff) - 6} more)" if len(diff) > 6 else ""
+        raise RunConflict(
+            f"{paths.record} is a finished run of another config ({shown or 'fingerprint ' + str(old_fp)}{more}); "
+            f"not reused. Give this run its own folder by passing the changed keys as command-line overrides "
+            f"(python -m hut.train ... key=value), another results_dir=, or force=true to rerun it here "
+            f"(the old record is kept as metrics.attempt<N>.json)")
+    if force:
+        return None
+    if paths.checkpoint.exists():  # left by a kill between the final record and the cleanup
+        paths.checkpoint.unlink(missing_ok=True)
     print(f"[skip] {paths.key}: finished ({_summary(old)}); force=true reruns it")
     return old
 
 
+def _load_checkpoint(paths: records.RunPaths, fp: str) -> dict | None:
+    """This run's checkpoint; None when there is none or it is another config's (then removed)."""
+    if not paths.checkpoint.exists():
+        return None
+    try:
+        ck = torch.load(paths.checkpoint, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BadCheckpoint(
+            f"{paths.checkpoint}: refused: it is not a checkpoint of plain tensors and data written by this "
+            f"suite ({first}). Nothing in it was run. Delete the file to start the run over.") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or ck.get("fingerprint") != fp:
+        why = "another config" if isinstance(ck, dict) and ck.get("format") == CHECKPOINT_FORMAT else "an older format"
+        print(f"[restart] {paths.key}: the checkpoint is of {why}; starting over")
+        paths.checkpoint.unlink(missing_ok=True)
+        return None
+    return ck
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------
+def _check_finite(loss_sum: torch.Tensor, step: int) -> None:
+    """Checked every ``trainer.log_every`` steps and at each epoch's end (one host sync each time)."""
+    if not torch.isfinite(loss_sum):
+        raise TrainingFailed("non-finite loss (checked every trainer.log_every steps)", step)
+
+
+def _rng_state() -> dict:
+    """Every RNG the run draws from, as tensors and plain data (``torch.load(weights_only=True)``)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": random.getstate(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(s: dict) -> None:
+    random.setstate(_tuples(s["python"]))
+    kind, keys, pos, has_gauss, gauss = s["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(s["torch"])
+    if s.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def _tuples(x):
+    """``random.setstate`` wants the nested tuples that ``getstate`` gave (a round trip may list them)."""
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def _trainable_state(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The data order of an epoch is a pure function of (seed, epoch): resume replays it exactly."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
 def _summary(rec: dict) -> str:
     best = rec.get("best") or {}
-    metric = ", ".join(f"{k}={v:.4f}" for k, v in best.items() if k not in ("epoch", "step") and isinstance(v, float))
-    p = rec.get("params", {})
+    metric = ", ".join(f"{k}={v:.4f}" for k, v in best.items() if k not in ("epoch", "step", "train_loss")
+                       and isinstance(v, float))
+    p = rec.get("params") or {}
     return (f"best epoch {best.get('epoch')}: {metric}; adapter params {p.get('adapter', 0):,}; "
             f"{rec.get('wall_time_s', 0):.0f}s")
 

@@ -6,8 +6,8 @@ import sys
 from hut import records
 from tests.helpers import FIXTURES, ROOT
 
-SWEEP = ["-m", "experiment=debug", "method=hut,hut_compact", "trainer.progress=false", f"data.dir={FIXTURES}",
-         "trainer.max_steps=2"]
+# Only the experiment's own choices and bookkeeping keys: the records land at the experiment's paths.
+SWEEP = ["-m", "experiment=debug", "method=hut,hut_compact", "trainer.progress=false", f"data.dir={FIXTURES}"]
 
 
 def _records(results_dir):
@@ -38,7 +38,7 @@ def test_joblib_multirun_two_methods(tmp_path):
 
 def test_submitit_local_one_job(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "hut.train", "-m", "experiment=debug", "method=hut",
-                           "trainer.progress=false", f"data.dir={FIXTURES}", "trainer.max_steps=2",
+                           "trainer.progress=false", f"data.dir={FIXTURES}",
                            f"results_dir={tmp_path}/runs", f"hydra.sweep.dir={tmp_path}/multirun",
                            "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"],
                           cwd=ROOT, capture_output=True, text=True, timeout=400)
@@ -48,7 +48,7 @@ def test_submitit_local_one_job(tmp_path):
 
 
 def test_two_overlapping_launches_run_each_run_once(tmp_path):
-    slow = {"HUT_TEST_STEP_DELAY": "1.0"}
+    slow = {"HUT_FAULT": "delay:step:1.0"}
     a = _launch(tmp_path / "runs", env=slow)
     b = _launch(tmp_path / "runs", env=slow)
     out = _ok(a) + _ok(b)

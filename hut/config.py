@@ -1,0 +1,39 @@
+"""Composing configs the way ``python -m hut.train`` does, for every entry point.
+
+Every CLI of the suite takes Hydra overrides (``key=value``) and composes ``configs/train.yaml`` with
+them, so a key means the same everywhere and a typo is Hydra's strict-mode error naming the key.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def compose(overrides: Sequence[str] = (), config_name: str = "train"):
+    """The composed (unresolved) ``DictConfig`` of ``config_name`` with ``overrides``.
+
+    Works inside a running Hydra app (``@hydra.main`` has initialised Hydra) and outside one.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
+
+
+def load_group(group: str, name: str) -> dict:
+    """One file of a config group (``configs/<group>/<name>.yaml``) as a plain dict; a clear error if absent."""
+    from omegaconf import OmegaConf
+
+    path = CONFIG_DIR / group / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+        raise ValueError(f"unknown {group} '{name}'; known: {', '.join(known)}")
+    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True) or {}
+    cfg.pop("defaults", None)
+    return cfg
