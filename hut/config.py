@@ -8,21 +8,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from hut.paper import register_resolver
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+register_resolver()  # ${paper:table6/hut,lr,${task.name}}: the paper rows' settings (hut/paper.py)
 
 
-def compose(overrides: Sequence[str] = (), config_name: str = "train"):
+CLI_DIR = CONFIG_DIR / "cli"  # the other commands' arguments (aggregate.yaml, ...), apart from the run groups
+
+
+def compose(overrides: Sequence[str] = (), config_name: str = "train", config_dir: Path = CONFIG_DIR):
     """The composed (unresolved) ``DictConfig`` of ``config_name`` with ``overrides``.
 
-    Works inside a running Hydra app (``@hydra.main`` has initialised Hydra) and outside one.
+    ``train`` (a run) from ``configs/``; a command's own arguments from ``configs/cli/`` (their keys,
+    such as the aggregator's ``experiment``, would otherwise be read as the run's config groups).
+    Works inside a running Hydra app (``@hydra.main`` has initialised Hydra, for ``train``) and outside one.
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    if GlobalHydra.instance().is_initialized():
+    if GlobalHydra.instance().is_initialized() and config_dir == CONFIG_DIR:
         return hydra_compose(config_name=config_name, overrides=list(overrides))
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         return hydra_compose(config_name=config_name, overrides=list(overrides))
 
 

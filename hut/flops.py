@@ -153,14 +153,6 @@ def count_step(model, input_ids, train: bool) -> Count:
     return Count(int(fc.get_total_flops()), int(ew.total))
 
 
-def load_config(group: str, name: str) -> dict:
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.load(CONFIGS / group / f"{name}.yaml")
-    cfg.pop("defaults", None)
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-
-
 def _layer_key(arch: Mapping[str, Any]) -> str:
     for key in ("num_hidden_layers", "n_layer"):
         if key in arch:
@@ -288,12 +280,14 @@ def registered_methods() -> list[str]:
 def measure_all(model: str = "roberta_large", methods: list[str] | None = None,
                 batch: int = BATCH, seq_len: int = SEQ_LEN) -> list[Measurement]:
     """The frozen floor, then every method (default: all registered) with configs/method/<name>.yaml."""
-    model_cfg = load_config("model", model)
+    from hut.config import load_group
+
+    model_cfg = load_group("model", model)
     out = [measure(model_cfg, None, batch, seq_len)]
     for name in methods if methods is not None else registered_methods():
         try:
-            cfg = load_config("method", name)
-        except FileNotFoundError:
+            cfg = load_group("method", name)
+        except ValueError:
             cfg = {"name": name}
         out.append(measure(model_cfg, cfg, batch, seq_len))
     return out

@@ -11,7 +11,7 @@ Two things decide whether a finished record there is *this* run's result:
   own config (:func:`override_variant`), e.g. ``trainer.lr=0.0003``, give the run its own folder
   (:func:`variant_folder`). So ``python -m hut.train -m experiment=table1 trainer.lr=1e-4,3e-4`` writes
   two records, each with its own lr, and the aggregator reports them as two rows. The experiment's
-  own choices (``experiment``, ``task``, ``method``, ``model``, ``seed``, ``ablation`` and every key
+  own choices (``experiment``, ``row``, ``task``, ``method``, ``model``, ``seed`` and every key
   its ``hydra.sweeper.params`` sweeps, such as Table 5's ``method.r``) are the run's identity, not a
   variant.
 """
@@ -39,9 +39,13 @@ EXCLUDED: dict[str, str] = {
     "data.source": "where the same data is read from (hub and local layouts give identical examples)",
     "data.dir": "where the local copy of the data lies",
     "data.cache_dir": "where tokenised data is cached",
+    "table": "which table an experiment feeds (hut.tables)",
+    "paper_row": "which paper row a run reproduces (labels; its settings are in trainer/method/task)",
+    "method.label": "how tables name the method",
+    "model.label": "how tables name the model",
 }
 #: override keys that choose *which* run this is rather than how it runs
-IDENTITY_KEYS = ("experiment", "task", "method", "model", "seed", "ablation")
+IDENTITY_KEYS = ("experiment", "row", "task", "method", "model", "seed")
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -22,9 +22,11 @@ TASKS: Registry[type["Task"]] = Registry("task")
 
 class Task:
     name: str
+    label: str  # how tables name the task
     kind: str  # classification | regression | generation
     num_labels: int = 1
     best_metric: str = "score"  # the dev metric that selects the best epoch (higher is better)
+    metric_label: str = "score"  # how tables name best_metric (GLUE: the paper's metric of the task)
 
     def __init__(self, cfg: Mapping[str, Any], tokenizer):
         self.cfg = cfg
@@ -155,11 +157,14 @@ class GlueTask(Task):
 
 
 def _register_glue():
+    """One task per spec in hut.data.glue.GLUE_TASKS: adding a GLUE-like task is its spec and its config."""
     from hut.data.glue import GLUE_TASKS
+    from hut.metrics.glue import METRIC_LABELS
 
     for name, spec in GLUE_TASKS.items():
         cls = type(f"Glue_{name}", (GlueTask,), {
-            "name": name, "kind": spec.kind, "num_labels": spec.num_labels,
+            "name": name, "label": spec.label, "kind": spec.kind, "num_labels": spec.num_labels,
+            "metric_label": METRIC_LABELS.get(spec.metric, spec.metric),
         })
         TASKS.add(name, cls)
 
@@ -180,8 +185,10 @@ class E2ETask(Task):
     """
 
     name = "e2e"
+    label = "E2E"
     kind = "generation"
     best_metric = "BLEU"
+    metric_label = "BLEU"
 
     def __init__(self, cfg, tokenizer):
         super().__init__(cfg, tokenizer)

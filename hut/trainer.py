@@ -130,7 +130,8 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
     warmup = int(tcfg.warmup_steps) if tcfg.get("warmup_steps") is not None else round(float(tcfg.warmup_ratio) * total_steps)
     groups = param_groups(model, float(tcfg.weight_decay), float(tcfg.lr), tcfg.get("head_lr"), loaded.head_prefixes)
     groups = method.param_groups(model, groups, float(tcfg.adam_eps))  # e.g. hut_compact's Adam eps mapping
-    optimizer = torch.optim.AdamW(groups, lr=float(tcfg.lr), betas=(0.9, 0.999), eps=float(tcfg.adam_eps))
+    optimizer = torch.optim.AdamW(groups, lr=float(tcfg.lr), betas=(0.9, float(tcfg.adam_beta2)),
+                                  eps=float(tcfg.adam_eps))
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, max(total_steps, 1))
     model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
 

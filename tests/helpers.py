@@ -4,7 +4,8 @@ import os
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+
+from hut.config import compose
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -15,8 +16,7 @@ def make_cfg(*overrides: str, results_dir=None, data_dir=FIXTURES):
     ov = ["experiment=debug", "trainer.progress=false", f"data.dir={data_dir}", *overrides]
     if results_dir is not None:
         ov.append(f"results_dir={results_dir}")
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose("train", overrides=ov)
+    return compose(ov)
 
 
 def _real_data_dir() -> Path | None:

@@ -12,14 +12,14 @@ import pytest
 from hut import demo
 from tests.helpers import REAL, needs_package, needs_real
 
-TINY = ["+trainer.max_steps=2", "+data.max_train_samples=16", "+data.max_eval_samples=4",
-        "+trainer.progress=false"]
+TINY = ["trainer.max_steps=2", "data.max_train_samples=16", "data.max_eval_samples=4", "trainer.progress=false"]
 
 
 def _jobs() -> int:
-    d = demo.DEFAULTS
-    n = lambda k: len([x for x in d[k].split(",") if x])  # noqa: E731
-    return n("glue_tasks") * n("glue_methods") * n("seeds") + n("e2e_methods")
+    """The demo's grid, from its experiment files (configs/experiment/demo.yaml, demo_e2e.yaml)."""
+    from hut import experiments as ex
+
+    return sum(len(ex.cells(e)) * len(ex.seeds(e)) for e in demo.EXPERIMENTS)
 
 
 @needs_real
@@ -60,6 +60,9 @@ def test_demo_without_data_stops_at_once_with_instructions(monkeypatch, tmp_path
     assert not (tmp_path / "r").exists()
 
 
-def test_demo_rejects_unknown_arguments():
-    with pytest.raises(SystemExit, match="unknown argument 'bogus=1'"):
-        demo.parse_args(["bogus=1"])
+def test_demo_rejects_unknown_arguments(monkeypatch):
+    with pytest.raises(SystemExit, match="unknown argument 'bogus'"):
+        demo.parse_args(["bogus"])
+    monkeypatch.setattr(demo, "choose_data_source", lambda: [])
+    with pytest.raises(Exception, match="bogus"):  # Hydra's strict mode names the key, before any run
+        demo.run_all(["demo"], ["trainer.bogus=1"])

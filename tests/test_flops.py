@@ -2,6 +2,7 @@
 import pytest
 
 from hut import flops
+from hut.config import load_group
 
 
 def test_paper_analytic_figures():
@@ -14,17 +15,15 @@ def test_paper_analytic_figures():
     assert f"{flops.paper_setting_gflops('lora'):.2f}" == "0.86"
 
 
-def test_paper_file_carries_the_same_figures():
-    from hut.aggregate import load_paper
+def test_the_papers_table2_prints_the_analytic_figures():
+    from hut.paper import published_rows
 
-    t2 = load_paper()["tables"]["table2"]
-    for m in ("hut", "lora"):
-        setting = {**flops.PAPER_SETTING, **t2["setting"]}
-        assert round(flops.paper_setting_gflops(m, setting), 2) == t2["analytic_gflops"][m]
+    printed = {r["method"]: r["gflops"] for r in published_rows("table2") if r["method"] in ("hut", "lora")}
+    assert printed == {m: round(flops.paper_setting_gflops(m), 2) for m in ("hut", "lora")}
 
 
 def _one_layer():
-    cfg = flops.load_config("model", "tiny_roberta")
+    cfg = load_group("model", "tiny_roberta")
     cfg["arch"]["num_hidden_layers"] = 1
     return cfg
 
@@ -33,7 +32,7 @@ def test_hut_measured_against_hand_count():
     """One tiny RoBERTa layer (h = 32, FFN 64), HUT on q and v, 1 × 128 tokens, matmul FLOPs (2 per MAC)."""
     mc = _one_layer()
     h, i, T = 32, 64, flops.SEQ_LEN
-    hut = flops.measure(mc, flops.load_config("method", "hut"))
+    hut = flops.measure(mc, load_group("method", "hut"))
     floor = flops.measure(mc, None)
     assert hut.error is None and floor.error is None
     # forward: q, k, v, o; QK^T and AV; FFN in/out; classifier dense + out_proj on the first token
@@ -50,7 +49,7 @@ def test_hut_measured_against_hand_count():
 
     # Elementwise: per token, HUT adds x ⊙ a (d) and one fused addcmul t + v ⊙ s (k) per adapted matrix
     # (the counter counts 1 per output element of a pointwise op).
-    short = flops.measure(mc, flops.load_config("method", "hut"), seq_len=T // 2)
+    short = flops.measure(mc, load_group("method", "hut"), seq_len=T // 2)
     short_floor = flops.measure(mc, None, seq_len=T // 2)
     extra_long = hut.infer.elementwise - floor.infer.elementwise
     extra_short = short.infer.elementwise - short_floor.infer.elementwise
@@ -62,7 +61,7 @@ def test_lora_measured_extra_matmul():
     """LoRA (unmerged) adds x·A (2·d·r) and ·B (2·r·k) per token and adapted matrix."""
     mc = _one_layer()
     h, T = 32, flops.SEQ_LEN
-    cfg = flops.load_config("method", "lora")
+    cfg = load_group("method", "lora")
     lora, floor = flops.measure(mc, cfg), flops.measure(mc, None)
     assert lora.measured_on == "meta"
     assert lora.infer.matmul - floor.infer.matmul == 2 * (2 * h * cfg["r"] + 2 * cfg["r"] * h) * T
@@ -71,9 +70,9 @@ def test_lora_measured_extra_matmul():
 @pytest.mark.parametrize("method", ["hut", "lora"])
 def test_depth_extrapolation_is_exact(method):
     """The CPU fallback (real width, 1-3 layers, extrapolated) equals measuring the whole model."""
-    mc = flops.load_config("model", "tiny_roberta")
+    mc = load_group("model", "tiny_roberta")
     mc["arch"]["num_hidden_layers"] = 4
-    cfg = flops.load_config("method", method)
+    cfg = load_group("method", method)
     params, train, infer = flops._measure_on(flops._count_model_cfg(mc), cfg, "cpu", 1, 64)
     p2, t2, i2, how = flops._extrapolate(mc, cfg, 1, 64)
     assert (params, train, infer) == (p2, t2, i2)

@@ -8,7 +8,8 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from hut.metrics.glue import PAPER_METRIC, glue_metrics
+from hut.data.glue import get_spec
+from hut.metrics.glue import glue_metrics
 
 CLASSIFICATION = ("cola", "sst2", "mrpc", "qnli", "rte", "mnli", "qqp")
 
@@ -58,8 +59,8 @@ def test_three_classes_mnli():
 
 
 def test_paper_metric():
-    assert PAPER_METRIC["cola"] == "matthews" and PAPER_METRIC["stsb"] == "pearson"
-    assert all(PAPER_METRIC[t] == "accuracy" for t in ("sst2", "mrpc", "qnli", "rte"))
+    assert get_spec("cola").metric == "matthews" and get_spec("stsb").metric == "pearson"
+    assert all(get_spec(t).metric == "accuracy" for t in ("sst2", "mrpc", "qnli", "rte"))
 
 
 @pytest.mark.parametrize("task", CLASSIFICATION)

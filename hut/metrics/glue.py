@@ -7,7 +7,7 @@ script: accuracy, binary F1 of the positive class (MRPC/QQP), Matthews correlati
 and Spearman correlation (STS-B).
 
 ``score`` is the paper's metric for the task (Table 1): CoLA Matthews, STS-B Pearson, all the others
-accuracy (MRPC included).
+accuracy (MRPC included); each task's metrics live in its spec (``hut.data.glue.GLUE_TASKS``).
 """
 from __future__ import annotations
 
@@ -17,27 +17,9 @@ from typing import Any
 
 import numpy as np
 
-# The paper's metric per task, and the metrics reported for it.
-PAPER_METRIC = {
-    "cola": "matthews",
-    "stsb": "pearson",
-    "mrpc": "accuracy",
-    "qqp": "accuracy",
-    "sst2": "accuracy",
-    "qnli": "accuracy",
-    "rte": "accuracy",
-    "mnli": "accuracy",
-}
-TASK_METRICS = {
-    "cola": ("matthews",),
-    "stsb": ("pearson", "spearman"),
-    "mrpc": ("accuracy", "f1"),
-    "qqp": ("accuracy", "f1"),
-    "sst2": ("accuracy",),
-    "qnli": ("accuracy",),
-    "rte": ("accuracy",),
-    "mnli": ("accuracy",),
-}
+# How tables name each metric.
+METRIC_LABELS = {"accuracy": "accuracy", "f1": "F1", "matthews": "Matthews corr.", "pearson": "Pearson corr.",
+                 "spearman": "Spearman corr."}
 
 
 def _as_1d(x: Any, name: str) -> np.ndarray:
@@ -115,11 +97,12 @@ def glue_metrics(task: str, predictions, labels) -> dict[str, float]:
     predictions: class ids (classification) or predicted scores (STS-B), one per example; labels the
     gold ids/scores. Returns e.g. ``{"accuracy": 0.9, "f1": 0.93, "score": 0.9}`` for MRPC.
     """
-    if task not in TASK_METRICS:
-        raise ValueError(f"unknown GLUE task '{task}'; known: {', '.join(TASK_METRICS)}")
+    from hut.data.glue import get_spec
+
+    spec = get_spec(task)  # the task's metrics and its paper metric: hut.data.glue.GLUE_TASKS
     p, y = _as_1d(predictions, "predictions"), _as_1d(labels, "labels")
     if len(p) != len(y):
         raise ValueError(f"{len(p)} predictions for {len(y)} labels")
-    out = {name: _FUNCS[name](p, y) for name in TASK_METRICS[task]}
-    out["score"] = out[PAPER_METRIC[task]]
+    out = {name: _FUNCS[name](p, y) for name in spec.metrics}
+    out["score"] = out[spec.metric]
     return out

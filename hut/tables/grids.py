@@ -1,0 +1,163 @@
+"""Tables 4 and 5: HUT's ablation grids, with the paper's figures and ours − paper.
+
+* Table 4 (which attention matrices): columns = (targets, r) cells, rows = tasks;
+* Table 5 (rank): columns = r, rows = (task, targets).
+
+A run's cell is read from its record's ``config.method`` (targets and r), never from its path.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from hut.tables import paper as P
+from hut.tables.context import Context
+from hut.tables.labels import method_label, model_label, targets_label, task_label
+from hut.tables.layout import Layout, layout
+from hut.tables.method_rows import status_notes, std_note
+from hut.tables.render import NA, Table, signed
+from hut.tables.runs import Cell, Problem, Run, add, dedupe, metric_value, mixed_problems, order_targets
+
+SCALE, DIGITS = 100.0, 1
+GRID_FIELDS = ["table", "source", "experiment", "method", "task", "targets", "r", "metric", "scale", "mean", "std", "n",
+               "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds", "extra_seeds"]
+
+
+def _runs(ctx: Context, lay: Layout) -> list[Run]:
+    mine = [r for r in ctx.runs if r.experiment == lay.experiment]
+    return dedupe(mine, lambda r: (r.task, r.method, r.model, r.targets, r.r, r.overrides), ctx.problems)
+
+
+def _task_rank(task: str, lay: Layout) -> tuple:
+    return (list(lay.tasks).index(task) if task in lay.tasks else len(lay.tasks), task)
+
+
+def _rlabel(method: str, task: str, tex: bool = False) -> str:
+    s = task_label(task)
+    return s if method == "hut" else f"{s} ({method_label(method, tex=tex)})"
+
+
+def _same_model(mine: Sequence[Run], key: str) -> bool:
+    return {r.model for r in mine if r.method == "hut"} <= {P.PAPER_MODEL[key]}
+
+
+def build_table4(ctx: Context) -> Table:
+    lay = layout("table4", ctx.experiments["table4"])
+    mine = _runs(ctx, lay)
+
+    def rank(c):
+        return (0, list(lay.cells).index(c)) if c in lay.cells else (1, len(c[0]), c[0], c[1] if c[1] is not None else -1)
+
+    cols = sorted(set(lay.cells) | {(r.targets, r.r) for r in mine}, key=rank)
+    rowkeys = sorted({(r.method, r.task) for r in mine} | {("hut", t) for t in lay.tasks},
+                     key=lambda k: (k[0] != "hut", k[0], _task_rank(k[1], lay)))
+    cells = {(rk, c): Cell(expected=lay.seeds) for rk in rowkeys for c in cols}
+    for r in mine:
+        add(cells[((r.method, r.task), (r.targets, r.r))], r, metric_value(r, "score", ctx.problems))
+    header = [("Weight type", "Weight type")] + [(targets_label(c[0]), targets_label(c[0], True)) for c in cols]
+    body: list[list[Any]] = [["Rank r"] + [str(c[1]) if c[1] is not None else "?" for c in cols]]
+    notes, csv_rows = [], []
+    for rk in rowkeys:
+        body.append([(_rlabel(*rk), _rlabel(*rk, tex=True))] + [cells[(rk, c)].text(SCALE, DIGITS) for c in cols])
+        for c in cols:
+            notes += status_notes(f"{_rlabel(*rk)} · {targets_label(c[0])} r={c[1]}", cells[(rk, c)])
+            csv_rows.append({"table": "table4", "source": "ours", "experiment": lay.experiment, "method": rk[0],
+                             "task": rk[1], "targets": ",".join(c[0]), "r": "" if c[1] is None else str(c[1]),
+                             "metric": "score", "scale": "100", **cells[(rk, c)].csv(SCALE)})
+    prows = ctx.paper_rows("table4")
+    tasks = [t for t in (ctx.published.get("table4") or {}).get("columns") or []]
+    ref, diff = [], []
+    same = _same_model(mine, "table4")
+    for task in tasks:
+        by_cell = {order_targets(r["targets"]): r for r in prows}
+        values, d_row = [], []
+        for c in cols:
+            pr = by_cell.get(c[0])
+            p = pr.get(task) if pr is not None and pr.get("r") == c[1] else None
+            values.append("n/a" if p is None else f"{float(p):.1f}")
+            ours = cells[(("hut", task), c)].mean(SCALE) if ("hut", task) in rowkeys and same else None
+            d_row.append(signed(ours - float(p) if ours is not None and p is not None else None, DIGITS))
+            if p is not None:
+                csv_rows.append({"table": "table4", "source": "paper", "task": task, "targets": ",".join(c[0]),
+                                 "r": str(c[1]), "metric": "score", "scale": "100", "mean": f"{float(p):.6f}"})
+        ref.append([f"{task_label(task)} (paper)"] + values)
+        if any(v != NA for v in d_row):
+            diff.append([(f"{task_label(task)}: ours − paper", f"{task_label(task)}: ours $-$ paper")] + d_row)
+    caption = (f"Which weight matrices to adapt with HUT, experiment `{lay.experiment}`: dev score × 100 (MRPC: "
+               f"accuracy; CoLA: Matthews corr.) of the best epoch, model {_models(mine, 'table4')}; the rank r of "
+               f"each column (from the records' `config.method`) keeps the parameter budget near the paper's ~0.8M.")
+    return _finish(ctx, "table4", "Table 4: HUT on different attention weight matrices", caption, header, body, ref,
+                   diff, notes, csv_rows, cells, lay, mine)
+
+
+def build_table5(ctx: Context) -> Table:
+    lay = layout("table5", ctx.experiments["table5"])
+    mine = _runs(ctx, lay)
+    ranks = sorted({c[1] for c in lay.cells if c[1] is not None} | {r.r for r in mine if r.r is not None})
+    exp_targets = list(dict.fromkeys(c[0] for c in lay.cells))
+    rowkeys = sorted({(r.method, r.task, r.targets) for r in mine}
+                     | {("hut", t, tg) for t in lay.tasks for tg in exp_targets},
+                     key=lambda k: (k[0] != "hut", k[0], _task_rank(k[1], lay),
+                                    exp_targets.index(k[2]) if k[2] in exp_targets else len(exp_targets), k[2]))
+    cells = {(rk, rr): Cell(expected=lay.seeds) for rk in rowkeys for rr in ranks}
+    for r in mine:
+        if r.r is None:
+            ctx.problems.append(Problem(r.path, "no config.method.r (cannot be placed in Table 5)"))
+            continue
+        add(cells[((r.method, r.task, r.targets), r.r)], r, metric_value(r, "score", ctx.problems))
+    header = ["Task", "Weight type"] + [f"r = {rr}" for rr in ranks]
+    body, notes, csv_rows = [], [], []
+    for rk in rowkeys:
+        tl = (targets_label(rk[2]), targets_label(rk[2], True))
+        body.append([(_rlabel(rk[0], rk[1]), _rlabel(rk[0], rk[1], True)), tl]
+                    + [cells[(rk, rr)].text(SCALE, DIGITS) for rr in ranks])
+        for rr in ranks:
+            notes += status_notes(f"{_rlabel(rk[0], rk[1])} · {targets_label(rk[2])} r={rr}", cells[(rk, rr)])
+            csv_rows.append({"table": "table5", "source": "ours", "experiment": lay.experiment, "method": rk[0],
+                             "task": rk[1], "targets": ",".join(rk[2]), "r": str(rr), "metric": "score",
+                             "scale": "100", **cells[(rk, rr)].csv(SCALE)})
+    pub = ctx.published.get("table5") or {}
+    pranks = list(pub.get("ranks") or [])
+    same = _same_model(mine, "table5")
+    ref, diff = [], []
+    for pr in pub.get("rows") or []:
+        tg = order_targets(pr["targets"])
+        tl = (targets_label(tg), targets_label(tg, True))
+        vals, d_row = [], []
+        for rr in ranks:
+            p = pr["scores"][pranks.index(rr)] if rr in pranks else None
+            vals.append("n/a" if p is None else f"{float(p):.1f}")
+            c = cells.get((("hut", pr["task"], tg), rr))
+            ours = c.mean(SCALE) if c is not None and same else None
+            d_row.append(signed(ours - float(p) if ours is not None and p is not None else None, DIGITS))
+            if p is not None:
+                csv_rows.append({"table": "table5", "source": "paper", "task": pr["task"], "targets": ",".join(tg),
+                                 "r": str(rr), "metric": "score", "scale": "100", "mean": f"{float(p):.6f}"})
+        ref.append([f"{task_label(pr['task'])} (paper)", tl] + vals)
+        if any(v != NA for v in d_row):
+            diff.append([(f"{task_label(pr['task'])}: ours − paper", f"{task_label(pr['task'])}: ours $-$ paper"), tl]
+                        + d_row)
+    caption = (f"HUT's rank r against the adapted matrices, experiment `{lay.experiment}`: dev score × 100 (MRPC: "
+               f"accuracy; CoLA: Matthews corr.) of the best epoch, model {_models(mine, 'table5')}. (The paper's "
+               f"text says 'just W_q' for the first row; its table shows W_v.)")
+    return _finish(ctx, "table5", "Table 5: HUT's rank r on different weight matrices", caption, header, body, ref,
+                   diff, notes, csv_rows, cells, lay, mine)
+
+
+def _models(mine: Sequence[Run], key: str) -> str:
+    models = sorted({r.model for r in mine}) or [P.PAPER_MODEL[key]]
+    return ", ".join(model_label(m) for m in models)
+
+
+def _finish(ctx: Context, key: str, title: str, caption: str, header: list, body: list, ref: list, diff: list,
+            notes: list[str], csv_rows: list[dict], cells: Mapping[Any, Cell], lay: Layout,
+            mine: Sequence[Run]) -> Table:
+    """The tail Tables 4 and 5 share: notes on missing or odd records, the paper's blocks, the summary."""
+    ctx.problems += mixed_problems(cells.values())
+    if not mine:
+        notes.insert(0, f"No records of experiment `{lay.experiment}` under `{ctx.results_dir}` yet.")
+    notes += ctx.problem_notes(lay.experiment)
+    if not diff:
+        notes.append(f"Ours − paper: no HUT cell of ours on the paper's model ({model_label(P.PAPER_MODEL[key])}).")
+    ctx.summarise(key, lay, mine, cells.values())
+    blocks = [(None, body), (P.block_title(key), ref)] + ([(P.differences_title(key), diff)] if diff else [])
+    return Table(key, title, [caption, std_note(lay.seeds)], header, blocks, notes, GRID_FIELDS, csv_rows)

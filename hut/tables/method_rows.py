@@ -1,0 +1,193 @@
+"""Tables whose rows are methods (Tables 1 and 3): ours, the paper's, ours − paper.
+
+A row is (method, variant, model, override variant), named by the ``label`` its config recorded; the
+expected rows come from the experiment's sweep (:mod:`hut.tables.layout`) and every record of the
+experiment adds its own. A column is a GLUE task (Table 1) or an E2E metric (Table 3), described by
+a :class:`Column`. Cells are mean ± sample std over seeds (:class:`hut.tables.runs.Cell`).
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from hut.tables import paper as P
+from hut.tables.context import Context
+from hut.tables.labels import method_label, model_label
+from hut.tables.layout import Layout, RowKey
+from hut.tables.render import NA, Table, fmt_params, num, signed, tex_escape
+from hut.tables.runs import Cell, Run, add, dedupe, metric_value, mixed_problems
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # task (Table 1) or metric (Table 3)
+    label: str  # header
+    scale: float
+    digits: int
+    select: Callable[[Run], bool]  # which runs feed this column
+    metric: str  # the record's best.<metric>
+    paper: str  # the column name in the published figures
+
+
+def row_order(key: RowKey, expected: Sequence[RowKey]) -> tuple:
+    if key in expected:
+        return (0, list(expected).index(key))
+    return (1, str(key[0]), str(key[1] or ""), str(key[2] or ""), str(key[3] or ""))
+
+
+def row_label(key: RowKey, label: str | None, multi_model: bool, tex: bool = False) -> str:
+    method, variant, model, overrides = key
+    s = method_label(method, label, tex)
+    if variant and not label:
+        s += f" [{tex_escape(variant) if tex else variant}]"
+    if overrides:
+        s += f" [{tex_escape(overrides) if tex else overrides}]"
+    if multi_model and model:
+        s += f" ({tex_escape(model_label(model)) if tex else model_label(model)})"
+    return s
+
+
+def status_notes(label: str, cell: Cell) -> list[str]:
+    notes = []
+    for s, reason in sorted(cell.failed.items()):
+        notes.append(f"† {label}, seed {s}: failed ({reason}).")
+    if cell.running:
+        notes.append(f"{label}: seed(s) {', '.join(map(str, sorted(cell.running)))} still marked running "
+                     f"(in progress or interrupted; not counted).")
+    if cell.missing and (cell.values or cell.failed or cell.running):
+        notes.append(f"{label}: seed(s) {', '.join(map(str, cell.missing))} missing.")
+    if cell.extra:
+        notes.append(f"{label}: extra seed(s) {', '.join(map(str, cell.extra))} beyond the expected "
+                     f"{len(cell.expected or ())} (included in the mean).")
+    if cell.mixed:
+        notes.append(f"‡ {label}: its records were made by different configs; not averaged (see the problems below).")
+    return notes
+
+
+def std_note(seeds: tuple[int, ...] | None) -> str:
+    n = (f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})" if seeds
+         else "all finished seeds")
+    return (f"Cells: mean ± sample standard deviation (ddof = 1) over {n}; no ± with a single seed. "
+            f"[n/N]: n of the N expected seeds finished; †: a run failed; ‡: records of different configs.")
+
+
+def build(ctx: Context, lay: Layout, key: str, title: str, caption: str, columns: Sequence[Column],
+          avg: bool) -> tuple[Table, dict[RowKey, tuple[float | None, dict[str, Cell], str | None]]]:
+    """The table and, per row, (average over the columns, its cells, its label) for Figure 3."""
+    mine = [r for r in ctx.runs if r.experiment == lay.experiment and any(c.select(r) for c in columns)]
+    mine = dedupe(mine, lambda r: (r.task, r.row), ctx.problems)
+    expected = [r.key for r in lay.rows]
+    labels: dict[RowKey, str | None] = {r.key: r.label for r in lay.rows}
+    for r in mine:
+        labels.setdefault(r.row, r.label)
+    keys = sorted(set(expected) | {r.row for r in mine}, key=lambda k: row_order(k, expected))
+    multi_model = len({k[2] for k in keys if k[2]}) > 1
+    cells = {(k, c.key): Cell(expected=lay.seeds) for k in keys for c in columns}
+    for r in mine:
+        for c in columns:
+            if c.select(r):
+                add(cells[(r.row, c.key)], r, metric_value(r, c.metric, ctx.problems))
+    ctx.problems += mixed_problems(cells.values())
+
+    header: list[Any] = ["Method", "#Params"] + [c.label for c in columns] + (["Avg."] if avg else [])
+    body, notes, csv_rows = [], [], []
+    averages: dict[RowKey, tuple[float | None, dict[str, Cell], str | None]] = {}
+    base = {"table": key, "experiment": lay.experiment}
+    for k in keys:
+        rc = {c.key: cells[(k, c.key)] for c in columns}
+        means = [rc[c.key].mean(c.scale) for c in columns]
+        row_avg = statistics.fmean(means) if avg and means and all(m is not None for m in means) else None
+        averages[k] = (row_avg, rc, labels.get(k))
+        params = [p for cell in rc.values() for p in cell.params]
+        lab = (row_label(k, labels.get(k), multi_model), row_label(k, labels.get(k), multi_model, tex=True))
+        body.append([lab, fmt_params(params)] + [rc[c.key].text(c.scale, c.digits) for c in columns]
+                    + ([NA if row_avg is None else f"{row_avg:.{columns[0].digits}f}"] if avg else []))
+        for c in columns:
+            notes += status_notes(f"{lab[0]} · {c.label}", rc[c.key])
+            csv_rows.append({**base, "source": "ours", "model": k[2] or "", "method": k[0], "variant": k[1] or "",
+                             "overrides": k[3] or "", "label": lab[0], "column": c.key, "metric": c.metric,
+                             "scale": f"{c.scale:g}", "adapter_params": " ".join(map(str, sorted(set(params)))),
+                             **rc[c.key].csv(c.scale)})
+        if avg:
+            csv_rows.append({**base, "source": "ours", "model": k[2] or "", "method": k[0], "variant": k[1] or "",
+                             "overrides": k[3] or "", "label": lab[0], "column": "avg", "mean": num(row_avg)})
+        if k in expected and not any(cell.values or cell.failed or cell.running for cell in rc.values()):
+            notes.append(f"{lab[0]}: no runs yet.")
+
+    ref, diff = _paper_blocks(ctx, lay, key, keys, labels, cells, averages, columns, avg, csv_rows, base)
+    n_runs = len([r for r in mine if r.status == "success"])
+    cap = [caption.format(experiment=lay.experiment, n=n_runs), std_note(lay.seeds)]
+    if not mine:
+        notes.insert(0, f"No records of experiment `{lay.experiment}` under `{ctx.results_dir}` yet"
+                        + (f" (expected {len(lay.rows)} rows × "
+                           + (f"{len(columns)} tasks × " if key == "table1" else "")
+                           + f"{len(lay.seeds)} seeds)." if lay.rows and lay.seeds else "."))
+    notes += ctx.problem_notes(lay.experiment)
+    notes += P.anomaly_notes(key, ctx.paper_rows(key))
+    if not diff:
+        notes.append(f"Ours − paper: no row of ours reproduces a paper row on the paper's model "
+                     f"({model_label(P.PAPER_MODEL[key])}) in experiment `{lay.experiment}`.")
+    blocks = [(None, body), (P.block_title(key), ref)] + ([(P.differences_title(key), diff)] if diff else [])
+    fields = ["table", "source", "experiment", "model", "method", "variant", "overrides", "label", "column", "metric",
+              "scale", "mean", "std", "n", "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds",
+              "extra_seeds", "adapter_params", "printed"]
+    models = ", ".join(model_label(m) for m in sorted({k[2] for k in keys if k[2]})) or model_label(P.PAPER_MODEL[key])
+    ctx.summarise(key, lay, mine, cells.values())
+    return Table(key, title.format(models=models), cap, header, blocks, notes, fields, csv_rows), averages
+
+
+def _paper_blocks(ctx: Context, lay: Layout, key: str, keys, labels, cells, averages, columns, avg, csv_rows,
+                  base) -> tuple[list, list]:
+    prows = ctx.paper_rows(key)
+    pub_cols = list((ctx.published.get(key) or {}).get("columns") or [])
+    ref: list[list[Any]] = []
+    for r in prows:
+        values = []
+        for c in columns:
+            j = pub_cols.index(c.paper) if c.paper in pub_cols else None
+            mean = r["mean"][j] if j is not None else None
+            std = (r.get("std") or [None] * len(pub_cols))[j] if j is not None else None
+            values.append(P.printed(mean, std, c.digits))
+            if mean is not None:
+                csv_rows.append({**base, "source": "paper", "method": r["method"], "label": P.paper_label(r),
+                                 "column": c.key, "metric": c.metric, "scale": f"{c.scale:g}", "mean": num(float(mean)),
+                                 "std": num(std if std is None else float(std)), "printed": str(r.get("params"))})
+        if avg:
+            j = pub_cols.index("avg") if "avg" in pub_cols else None
+            values.append(P.printed(r["mean"][j] if j is not None else None, None, columns[0].digits))
+        ref.append([P.row_label(P.paper_label(r), bool(r.get("published_elsewhere"))), str(r.get("params") or NA)]
+                   + values)
+    diff: list[list[Any]] = []
+    for k in keys:
+        pr = P.match(prows, lay.paper_rows.get(k) or _recorded_paper_row(ctx, lay, k))
+        if pr is None or k[2] != P.PAPER_MODEL[key] or k[3]:
+            continue
+        avg_k, rc, label = averages[k]
+        cells_d = []
+        for c in columns:
+            j = pub_cols.index(c.paper) if c.paper in pub_cols else None
+            ours = rc[c.key].mean(c.scale)
+            d = ours - float(pr["mean"][j]) if ours is not None and j is not None and pr["mean"][j] is not None else None
+            cells_d.append(signed(d, c.digits))
+            if d is not None:
+                csv_rows.append({**base, "source": "ours-paper", "model": k[2], "method": k[0], "variant": k[1] or "",
+                                 "label": label or "", "column": c.key, "metric": c.metric, "scale": f"{c.scale:g}",
+                                 "mean": num(d)})
+        if avg:
+            j = pub_cols.index("avg") if "avg" in pub_cols else None
+            d = avg_k - float(pr["mean"][j]) if avg_k is not None and j is not None else None
+            cells_d.append(signed(d, columns[0].digits))
+        if all(v == NA for v in cells_d):
+            continue
+        name = row_label(k, label, False)
+        diff.append([(f"{name}: ours − paper", f"{row_label(k, label, False, tex=True)}: ours $-$ paper"), NA] + cells_d)
+    return ref, diff
+
+
+def _recorded_paper_row(ctx: Context, lay: Layout, k: RowKey) -> Mapping[str, Any] | None:
+    """The paper row a record names (for rows the layout does not know, e.g. older records)."""
+    for r in ctx.runs:
+        if r.experiment == lay.experiment and r.row == k and r.paper_row:
+            return r.paper_row
+    return None
