@@ -28,15 +28,10 @@ USAGE = ("usage: python -m hut.aggregate [results_dir=results/runs] [out_dir=res
 
 def options(argv: Sequence[str]) -> dict[str, Any]:
     """The composed ``configs/aggregate.yaml`` with ``argv``; a bad key or value is one clear line."""
-    from omegaconf import OmegaConf
-
     from hut import experiments as ex
-    from hut.config import CLI_DIR, compose
+    from hut.config import cli_options
 
-    try:
-        o = OmegaConf.to_container(compose(argv, "aggregate", CLI_DIR), resolve=True)
-    except Exception as e:  # noqa: BLE001 - Hydra's override errors: one line with the usage
-        raise SystemExit(f"hut.aggregate: {str(e).strip().splitlines()[0]}\n{USAGE}") from None
+    o = cli_options(argv, "aggregate", "hut.aggregate", USAGE)
     for key in ("figure", "flops"):
         if not isinstance(o[key], bool):
             raise SystemExit(f"hut.aggregate: {key}= takes true or false (got {o[key]!r})\n{USAGE}")

@@ -45,3 +45,32 @@ def load_group(group: str, name: str) -> dict:
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True) or {}
     cfg.pop("defaults", None)
     return cfg
+
+
+def cli_options(argv: Sequence[str], name: str, prog: str, usage: str = "") -> dict:
+    """A command's arguments: ``configs/cli/<name>.yaml`` composed with ``argv``, resolved to a dict.
+
+    A misspelt key or a bad value is Hydra's error, shown as one line naming the command.
+    """
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.to_container(compose(list(argv), name, CLI_DIR), resolve=True)
+    except Exception as e:  # noqa: BLE001 - Hydra's override errors: one line (and the usage)
+        raise SystemExit(f"{prog}: {str(e).strip().splitlines()[0]}" + (f"\n{usage}" if usage else "")) from None
+
+
+def split_own(argv: Sequence[str], own: Sequence[str], prog: str, usage: str = "") -> tuple[dict, list[str]]:
+    """(this command's own ``key=value`` arguments, the rest): the rest are run overrides, passed on
+    to :func:`compose` as they are (Hydra names a bad one)."""
+    mine: dict[str, str] = {}
+    rest: list[str] = []
+    for a in argv:
+        key, eq, value = a.partition("=")
+        if not eq:
+            raise SystemExit(f"{prog}: bad argument {a!r} (expected key=value)" + (f"\n{usage}" if usage else ""))
+        if key in own:
+            mine[key] = value
+        else:
+            rest.append(a)
+    return mine, rest

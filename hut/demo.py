@@ -47,19 +47,13 @@ def choose_data_source() -> list[str]:
 
 def parse_args(argv: list[str]) -> tuple[list[str], list[str], str]:
     """(experiments, Hydra overrides for every run, out_dir)."""
-    exps, extra, out = list(EXPERIMENTS), [], OUT_DIR
-    for a in argv:
-        key, eq, value = a.partition("=")
-        if not eq:
-            sys.exit(f"hut.demo: unknown argument {a!r}; give experiments=..., out_dir=... or Hydra overrides "
-                     f"(key=value) for every run")
-        if key == "experiments":
-            exps = [e for e in value.split(",") if e]
-        elif key == "out_dir":
-            out = value
-        else:  # a Hydra override for every run (a leading "+", as older versions took them, is dropped)
-            extra.append(a[1:] if a.startswith("+") else a)
-    return exps, extra, out
+    from hut.config import split_own
+
+    own, extra = split_own(argv, ("experiments", "out_dir"), "hut.demo",
+                           "give experiments=..., out_dir=... or Hydra overrides (key=value) for every run")
+    exps = [e for e in own["experiments"].split(",") if e] if "experiments" in own else list(EXPERIMENTS)
+    # a Hydra override for every run (a leading "+", as older versions took them, is dropped)
+    return exps, [a[1:] if a.startswith("+") else a for a in extra], own.get("out_dir", OUT_DIR)
 
 
 def run_all(experiments: list[str], extra: list[str]) -> tuple[list[dict], str]:

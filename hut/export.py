@@ -1,4 +1,7 @@
-"""Save/load only the trained parameters, and export a merged model that stock transformers loads.
+"""Save/load only the trained parameters, load a finished run back, export a merged model.
+
+* :func:`load_run`: a finished run's trained model from its folder (every successful run of the
+  trainer writes ``trainable.safetensors`` beside its ``metrics.json``).
 
 * :func:`save_trainable` / :func:`load_trainable`: the parameters with ``requires_grad`` (the method's
   adapters and the task head), by name, in one safetensors file. Load them into a model prepared
@@ -13,6 +16,7 @@ import copy
 import inspect
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -148,3 +152,50 @@ def export_merged(model: nn.Module, method, out_dir: str | Path, tokenizer=None,
     if tokenizer is not None:
         tokenizer.save_pretrained(str(out))
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# A finished run, loaded back
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class LoadedRun:
+    model: nn.Module  # the trained model (eval mode): frozen weights as the run loaded them, its parameters
+    tokenizer: Any
+    method: Any  # the run's Method (merge it with export_merged(run.model, run.method, ...))
+    record: dict  # the run's metrics.json
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
+    """The trained model of a finished run, from its folder (``metrics.json`` + ``trainable.safetensors``).
+
+    Builds the model as the trainer built it, from the record's resolved config (the same seed, so a
+    model built from config gets the same frozen weights; a pretrained one loads from its source),
+    applies the method, and loads the trained parameters (strict: the same names and shapes)::
+
+        from hut.export import load_run
+        run = load_run("results/runs/table1/rte/hut/roberta_large/seed=0")
+        logits = run.model(**run.tokenizer("a sentence", return_tensors="pt")).logits
+    """
+    from hut.methods import build_method, prepare_model
+    from hut.models import load_model
+    from hut.records import read_record
+    from hut.tasks import task_info
+    from hut.trainer import seed_everything
+
+    run_dir = Path(run_dir)
+    rec = read_record(run_dir / "metrics.json")
+    if rec.get("status") != "success" or not (run_dir / TRAINABLE_FILE).exists():
+        raise ValueError(f"{run_dir}: not a finished run with its trained parameters (status "
+                         f"{rec.get('status')!r}, {TRAINABLE_FILE} {'present' if (run_dir / TRAINABLE_FILE).exists() else 'missing'})")
+    saved = read_metadata(run_dir)
+    if rec.get("fingerprint") and saved.get("fingerprint") != rec["fingerprint"]:
+        raise ValueError(f"{run_dir}: {TRAINABLE_FILE} belongs to another config (fingerprint {saved.get('fingerprint')} "
+                         f"!= the record's {rec['fingerprint']})")
+    cfg = rec["config"]
+    seed_everything(int(cfg["seed"]))
+    kind, num_labels = task_info(cfg["task"]["name"])
+    loaded = load_model(cfg["model"], kind, num_labels)
+    method = build_method(cfg["method"])
+    model = prepare_model(loaded.model, method, loaded.family, loaded.head_prefixes)
+    load_trainable(model, run_dir)
+    return LoadedRun(model.to(device).eval(), loaded.tokenizer, method, rec)

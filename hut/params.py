@@ -8,65 +8,47 @@ no download); a method that cannot be applied on ``meta`` is retried on the CPU.
 Prints ``adapter`` (trainable minus the task head), ``trainable`` and ``total`` counts, as
 ``hut.methods.count_parameters`` defines them; ``format=json`` prints one JSON line.
 
-Overrides are Hydra-style ``key=value`` pairs: ``model=`` and ``method=`` pick
-``configs/model/<M>.yaml`` and ``configs/method/<X>.yaml``; ``method.<key>=<value>`` (and
-``model.<key>=``) override single keys, with OmegaConf's dotlist syntax (``method.targets=[q,v]``).
+Arguments are the run's Hydra overrides, composed as ``python -m hut.train`` composes them:
+``model=`` and ``method=`` pick ``configs/model/<M>.yaml`` and ``configs/method/<X>.yaml`` (or
+``row=table1/padapter_0.8m`` a paper row), ``method.<key>=<value>`` overrides single keys
+(``method.targets=[q,v]``); ``format=`` is this command's own.
 """
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 KIND_OF_FAMILY = {"bert": "classification", "gpt2": "generation", "llama": "generation"}
-USAGE = "usage: python -m hut.params model=M method=X [method.r=R] [method.targets=[q,v]] [format=text|json]"
-
-
-def _load_group(group: str, name: str) -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    path = CONFIGS / group / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
-        raise SystemExit(f"unknown {group} '{name}'; known: {', '.join(known)}")
-    cfg = OmegaConf.load(path)
-    cfg.pop("defaults", None)  # Hydra composition list, not a method/model key
-    return cfg  # type: ignore[return-value]
+USAGE = ("usage: python -m hut.params model=M method=X [method.r=R] [method.targets=[q,v]] [row=table1/hut] "
+         "[format=text|json]")
 
 
 def resolve_configs(overrides: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """(model cfg, method cfg, format) from ``key=value`` overrides."""
+    """(model cfg, method cfg, format): the run config composed as ``hut.train`` composes it.
+
+    ``model=`` and ``method=`` (or a paper ``row=``) are required; any other run override
+    (``method.r=4``) applies; ``format=`` is this command's own.
+    """
     from omegaconf import OmegaConf
 
-    picks: dict[str, str] = {}
-    dotted: dict[str, list[str]] = {"model": [], "method": []}
-    for arg in overrides:
-        key, eq, value = arg.partition("=")
-        key = key.lstrip("+")
-        if not eq:
-            raise SystemExit(f"bad argument {arg!r} (expected key=value)\n{USAGE}")
-        if key in ("model", "method", "format"):
-            picks[key] = value
-        elif key.split(".", 1)[0] in dotted and "." in key:
-            group, sub = key.split(".", 1)
-            dotted[group].append(f"{sub}={value}")
-        else:
-            raise SystemExit(f"unknown key {key!r}\n{USAGE}")
+    from hut.config import compose, split_own
+
+    own, ovs = split_own(overrides, ("format",), "hut.params", USAGE)
+    fmt = own.get("format", "text")
+    keys = {o.split("=", 1)[0] for o in ovs}
     for need in ("model", "method"):
-        if need not in picks:
+        if need not in keys and "row" not in keys:
             raise SystemExit(f"missing {need}=...\n{USAGE}")
-    fmt = picks.get("format", "text")
     if fmt not in ("text", "json"):
         raise SystemExit(f"format must be text or json (got {fmt!r})")
-    out = []
-    for group in ("model", "method"):
-        cfg = _load_group(group, picks[group])
-        if dotted[group]:
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(dotted[group]))
-        out.append(OmegaConf.to_container(cfg, resolve=True))
-    return out[0], out[1], fmt
+    try:
+        cfg = OmegaConf.to_container(compose(ovs), resolve=True)
+    except Exception as e:  # noqa: BLE001 - Hydra's composition errors: one line
+        first = str(e).strip().splitlines()[0]
+        what = "unknown method" if "method/" in first else "bad override"
+        raise SystemExit(f"{what}: {first}\n{USAGE}") from None
+    return cfg["model"], cfg["method"], fmt
 
 
 def count(model_cfg: dict[str, Any], method_cfg: dict[str, Any]) -> dict[str, Any]:

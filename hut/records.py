@@ -56,6 +56,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str | Callable[[IO[bytes
                 f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is 0600; results are read by others
         faults.point(f"write:{path.name}")
         os.replace(tmp, path)
     except BaseException as e:
@@ -64,6 +65,12 @@ def write_atomic(path: str | os.PathLike, data: bytes | str | Callable[[IO[bytes
         if isinstance(e, OSError) and e.errno is not None:  # name the file (a full disk, a read-only folder)
             raise OSError(e.errno, f"cannot write {path}: {e.strerror}") from None
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def remove_partial_writes(directory: Path) -> list[Path]:

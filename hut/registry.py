@@ -28,6 +28,10 @@ class Registry(Generic[T]):
             raise ValueError(f"duplicate {self.kind} name '{name}': already registered as {self._items[name]!r}")
         self._items[name] = obj
 
+    def remove(self, name: str) -> T:
+        """Take a name out (a test that registered a toy puts the registry back as it was)."""
+        return self._items.pop(name)
+
     def get(self, name: str) -> T:
         if name not in self._items:
             raise KeyError(f"unknown {self.kind} '{name}'; known {self.kind}s: {', '.join(sorted(self._items))}")

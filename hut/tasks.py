@@ -142,10 +142,13 @@ class GlueTask(Task):
             self._eval = self._tokenize(d.get("eval_split", "dev"), d.get("max_eval_samples"))
         bs = int(self.cfg["trainer"].get("eval_batch_size") or 32)
         model.eval()
+        # Batches of similar length pad less (same predictions: padding is masked); the metrics see
+        # the examples in file order again.
+        order = sorted(range(len(self._eval)), key=lambda i: len(self._eval[i]["input_ids"]))
         preds, labels = [], []
-        batches = range(0, len(self._eval), bs)
+        batches = range(0, len(order), bs)
         for i in tqdm(batches, desc="eval", leave=False, disable=not accelerator.is_main_process):
-            batch = self.collate(self._eval[i : i + bs])
+            batch = self.collate([self._eval[j] for j in order[i : i + bs]])
             y = batch.pop("labels")
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             logits = model(**batch).logits.float().cpu()
@@ -153,20 +156,37 @@ class GlueTask(Task):
             labels.append(y)
             faults.point("eval")
         model.train()
-        return glue_metrics(self.name, torch.cat(preds).numpy(), torch.cat(labels).numpy())
+        back = torch.empty(len(order), dtype=torch.long)
+        back[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        p, y = torch.cat(preds)[back], torch.cat(labels)[back]
+        return glue_metrics(self.name, p.numpy(), y.numpy())
 
 
-def _register_glue():
-    """One task per spec in hut.data.glue.GLUE_TASKS: adding a GLUE-like task is its spec and its config."""
+def register_glue_task(spec) -> type[Task]:
+    """Register a GLUE-like task from its :class:`hut.data.glue.GlueTaskSpec` (added to GLUE_TASKS).
+
+    Adding such a task is its spec, this one call and its ``configs/task/<name>.yaml``: loaders,
+    metrics, the trainer and Table 1's column follow from the spec.
+    """
     from hut.data.glue import GLUE_TASKS
     from hut.metrics.glue import METRIC_LABELS
 
-    for name, spec in GLUE_TASKS.items():
-        cls = type(f"Glue_{name}", (GlueTask,), {
-            "name": name, "label": spec.label, "kind": spec.kind, "num_labels": spec.num_labels,
-            "metric_label": METRIC_LABELS.get(spec.metric, spec.metric),
-        })
-        TASKS.add(name, cls)
+    if spec.name in GLUE_TASKS and GLUE_TASKS[spec.name] is not spec:
+        raise ValueError(f"duplicate GLUE task name '{spec.name}'")
+    GLUE_TASKS[spec.name] = spec
+    cls = type(f"Glue_{spec.name}", (GlueTask,), {
+        "name": spec.name, "label": spec.label, "kind": spec.kind, "num_labels": spec.num_labels,
+        "metric_label": METRIC_LABELS.get(spec.metric, spec.metric),
+    })
+    TASKS.add(spec.name, cls)
+    return cls
+
+
+def _register_glue():
+    from hut.data.glue import GLUE_TASKS
+
+    for spec in list(GLUE_TASKS.values()):
+        register_glue_task(spec)
 
 
 _register_glue()
@@ -258,12 +278,17 @@ class E2ETask(Task):
         """Batched beam search (Table 7 settings from the task config); cut at EOS or newline."""
         t = self.t
         bs = int(self.cfg["trainer"].get("eval_batch_size") or 16)
-        outs: list[str] = []
+        prompts = [self._prompt(m) for m in mrs]
+        # MRs of similar length share a batch (less padding); the outputs come back in input order.
+        lengths = [len(ids) for ids in self.tok(prompts, add_special_tokens=False)["input_ids"]]
+        order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+        outs: list[str] = [""] * len(prompts)
         old_side = self.tok.padding_side
         self.tok.padding_side = "left"  # decoder-only generation needs left padding
         try:
-            for i in tqdm(range(0, len(mrs), bs), desc="decode", leave=False):
-                enc = self.tok([self._prompt(m) for m in mrs[i : i + bs]], return_tensors="pt", padding=True,
+            for i in tqdm(range(0, len(order), bs), desc="decode", leave=False):
+                idx = order[i : i + bs]
+                enc = self.tok([prompts[j] for j in idx], return_tensors="pt", padding=True,
                                add_special_tokens=False).to(device)
                 gen = model.generate(
                     **enc, num_beams=int(t["num_beams"]), length_penalty=float(t["length_penalty"]),
@@ -271,9 +296,8 @@ class E2ETask(Task):
                     early_stopping=True, do_sample=False, eos_token_id=self.tok.eos_token_id,
                     pad_token_id=self.tok.pad_token_id,
                 )
-                for row in gen[:, enc["input_ids"].shape[1]:]:
-                    text = self.tok.decode(row, skip_special_tokens=True)
-                    outs.append(text.split("\n")[0].strip())
+                for j, row in zip(idx, gen[:, enc["input_ids"].shape[1]:]):
+                    outs[j] = self.tok.decode(row, skip_special_tokens=True).split("\n")[0].strip()
                 faults.point("eval")
         finally:
             self.tok.padding_side = old_side

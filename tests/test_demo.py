@@ -61,7 +61,7 @@ def test_demo_without_data_stops_at_once_with_instructions(monkeypatch, tmp_path
 
 
 def test_demo_rejects_unknown_arguments(monkeypatch):
-    with pytest.raises(SystemExit, match="unknown argument 'bogus'"):
+    with pytest.raises(SystemExit, match="bad argument 'bogus'"):
         demo.parse_args(["bogus"])
     monkeypatch.setattr(demo, "choose_data_source", lambda: [])
     with pytest.raises(Exception, match="bogus"):  # Hydra's strict mode names the key, before any run

@@ -17,6 +17,7 @@ import pytest
 
 from hut import e2e_metrics as cli
 from hut.metrics import e2e as E
+from hut.metrics import mteval
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = Path(__file__).resolve().parent / "fixtures" / "e2e_metrics"
@@ -310,10 +311,10 @@ def test_mteval_tokenisation():
 
 def test_closest_reference_length_fold():
     # the examples documented in mteval-v13a: candidate of 7 tokens, references 11, 8, 6, 7
-    assert E._closest_ref_length(11, 8, 7) == 8
-    assert E._closest_ref_length(8, 6, 7) == 6  # tie: the shorter
-    assert E._closest_ref_length(6, 7, 7) == 7
-    assert E._closest_ref_length(5, 0, 7) == 5  # empty (padding) reference ignored
+    assert mteval._closest_ref_length(11, 8, 7) == 8
+    assert mteval._closest_ref_length(8, 6, 7) == 6  # tie: the shorter
+    assert mteval._closest_ref_length(6, 7, 7) == 7
+    assert mteval._closest_ref_length(5, 0, 7) == 5  # empty (padding) reference ignored
 
 
 def _nist_lp(ratio):

@@ -108,3 +108,45 @@ def test_export_llama_bias_free_projections(tmp_path):
     loaded = AutoModelForCausalLM.from_pretrained(str(out)).eval()
     assert loaded.config.attention_bias and loaded.config.mlp_bias
     assert torch.allclose(loaded(ids).logits, expected, atol=1e-5)
+
+
+# ------------------------------------------------------------------------- a finished run, loaded back
+def _run_method(tmp_path, method):
+    from hut.trainer import run, run_paths
+    from tests.helpers import make_cfg
+
+    extra = ["method.n_frequency=64"] if method == "fourierft" else []
+    cfg = make_cfg(f"method={method}", "trainer.max_steps=2", "trainer.batch_size=4", *extra, results_dir=tmp_path)
+    return cfg, run(cfg), run_paths(cfg).dir
+
+
+@pytest.mark.parametrize("method", sorted(__import__("hut.methods", fromlist=["METHODS"]).METHODS.names()))
+def test_every_method_round_trips_through_a_finished_run(tmp_path, method):
+    """The trainer keeps a run's trained parameters; load_run rebuilds the model and it scores the same."""
+    from accelerate import Accelerator
+    from omegaconf import OmegaConf
+
+    from hut.export import load_run
+    from hut.tasks import build_task
+
+    cfg, rec, run_dir = _run_method(tmp_path, method)
+    assert rec["status"] == "success" and (run_dir / "trainable.safetensors").is_file()
+    loaded = load_run(run_dir)
+    task = build_task(OmegaConf.to_container(cfg, resolve=True), loaded.tokenizer)
+    metrics = task.evaluate(loaded.model, Accelerator(cpu=True), tmp_path / "eval")
+    assert metrics == {k: rec["last"][k] for k in metrics}, (metrics, rec["last"])
+
+
+def test_load_run_refuses_an_unfinished_or_foreign_run(tmp_path):
+    import json
+
+    from hut.export import load_run
+
+    _, _, run_dir = _run_method(tmp_path, "hut")
+    rec = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({**rec, "fingerprint": "0" * 16}))
+    with pytest.raises(ValueError, match="belongs to another config"):
+        load_run(run_dir)
+    (run_dir / "metrics.json").write_text(json.dumps({**rec, "status": "running"}))
+    with pytest.raises(ValueError, match="not a finished run"):
+        load_run(run_dir)

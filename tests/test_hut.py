@@ -318,6 +318,33 @@ def test_autocast_grads_agree_between_paths():
         assert torch.allclose(res[0][1][n], res[1][1][n], rtol=0.05, atol=0.05 * res[1][1][n].abs().max()), n
 
 
+@pytest.mark.parametrize("kind,slices", [("linear", None), ("conv1d", (0, 2))])
+def test_autocast_lowest_layer_keeps_no_folded_weight(kind, slices):
+    """With no input gradient (the lowest adapted layer) ∂a comes from the float weight, W' is not saved."""
+    fast = _standalone(kind, slices=slices, dtype=torch.float32, mem=True)
+    with torch.no_grad():  # scales away from 1, so that a wrong ∂a formula shows
+        for p in fast.hut.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    plain = copy.deepcopy(fast)
+    plain.memory_efficient = False
+    x = torch.randn(8, D_IN)
+    res = []
+    for m in (fast, plain):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y, saved = _saved_bytes(lambda: m(x))
+        y.float().pow(2).sum().backward()
+        res.append((y.detach(), saved, {n: p.grad.clone() for n, p in m.named_parameters() if p.requires_grad}))
+    assert torch.equal(res[0][0], res[1][0])
+    for n, g in res[1][2].items():
+        assert torch.allclose(res[0][2][n], g, rtol=0.02, atol=0.02 * g.abs().max()), n
+    w_low = fast.weight_io().numel() * 2  # a bf16 copy of the weight
+    assert all(v != w_low for v in res[0][1].values())
+    x.requires_grad_(True)  # with an input gradient it keeps W' (the frozen layer keeps its cast too)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, saved = _saved_bytes(lambda: fast(x))
+    assert any(v == w_low for v in saved.values())
+
+
 # ------------------------------------------------------------------------------- hut == hut_compact
 def _train_adamw(model, steps, eps, wd, use_eps_scale):
     params = [p for p in model.parameters() if p.requires_grad]

@@ -17,6 +17,15 @@ def test_write_json_atomic_leaves_no_temp_files(tmp_path):
     assert sorted(f.name for f in p.parent.iterdir()) == ["metrics.json"]
 
 
+def test_atomic_writes_get_the_umask_mode_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        records.write_atomic(tmp_path / "table.md", "| a |\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "table.md").stat().st_mode & 0o777 == 0o644
+
+
 def test_read_record_reports_truncated_file_by_path(tmp_path):
     p = tmp_path / "metrics.json"
     p.write_text('{"status": "succ')

@@ -14,8 +14,8 @@ padded (the collate function pads each batch dynamically); sequences are truncat
 ``max_length``.
 
 Files: ``<cache_dir>/glue-<sha256>.npz`` (numpy, no pickle): each field's token lists are stored
-flattened with an offsets array. Writes go to a temporary file in the same directory followed by
-``os.replace``, so concurrent runs never see a half-written file (the last writer wins, with the
+flattened with an offsets array. Writes are :func:`hut.records.write_atomic`'s (a temporary file in
+the same directory, then ``os.replace``), so concurrent runs never see a half-written file (the last writer wins, with the
 same content). A file that cannot be read is treated as a miss and rewritten.
 
 The cache directory is ``cache_dir`` if given, else ``$HUT_CACHE/tokenized``, else
@@ -26,12 +26,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+
+from hut.records import write_atomic
 
 CACHE_VERSION = 1
 BATCH = 1000  # examples per tokenizer call
@@ -118,20 +119,7 @@ def _save(path: Path, fields: dict[str, list[list[int]]], labels: list, meta: di
         arrays[f"o.{k}"] = offsets
     arrays["label"] = np.asarray(labels, dtype=np.float64 if any(isinstance(y, float) for y in labels) else np.int64)
     arrays["meta"] = np.asarray(json.dumps(meta))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 def _load(path: Path) -> list[dict[str, Any]] | None:

@@ -47,27 +47,33 @@ The official script (e2e-metrics, Dušek et al.) gets
 Public entry points: :func:`e2e_scores` (the five numbers), :func:`e2e_score_details` (plus
 cumulative and individual BLEU/NIST per n and the counts behind them), :func:`mteval_bleu_nist`
 (BLEU/NIST only, no Java), and the readers :func:`read_references` / :func:`read_outputs` used by
-``python -m hut.e2e_metrics``.
+``python -m hut.e2e_metrics``. Where each part lives: ``hut.metrics.mteval`` (BLEU, NIST),
+``hut.metrics.coco`` (PTB tokenizer, METEOR, ROUGE-L, CIDEr), this module (the five together, the
+file readers).
 """
 from __future__ import annotations
 
-import atexit
 import csv
-import importlib.util
-import math
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 import threading
-from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from hut.metrics.coco import (  # noqa: F401  (the public names of this package stay importable here)
+    E2EMetricsError,
+    JavaNotFoundError,
+    cider_score,
+    meteor_process,
+    meteor_score,
+    ptb_tokenize,
+    resolve_java,
+    rouge_l_score,
+    shutdown_meteor,
+)
+from hut.metrics.mteval import check_inputs, mteval_bleu_nist, mteval_tokenize  # noqa: F401
+
 METRIC_NAMES = ("BLEU", "NIST", "METEOR", "ROUGE_L", "CIDEr")
-BLEU_MAX_N = 4
-NIST_MAX_N = 5
 
 __all__ = [
     "METRIC_NAMES",
@@ -88,432 +94,6 @@ __all__ = [
 ]
 
 
-class E2EMetricsError(RuntimeError):
-    """A metric could not be computed (bad input, a Java tool failed, a jar is missing)."""
-
-
-class JavaNotFoundError(E2EMetricsError):
-    """No usable Java runtime: METEOR and the PTB tokenizer are Java programs."""
-
-
-# --------------------------------------------------------------------------------------------
-# Inputs
-# --------------------------------------------------------------------------------------------
-
-def _check_inputs(predictions: Sequence[str], references: Sequence[Sequence[str]]):
-    if isinstance(predictions, str):
-        raise TypeError("predictions must be a list of strings, not a single string")
-    preds = [str(p) for p in predictions]
-    refs = []
-    for i, r in enumerate(references):
-        if isinstance(r, str):
-            r = [r]
-        r = [str(x) for x in r]
-        if not r:
-            raise ValueError(f"instance {i} has no references")
-        refs.append(r)
-    if len(preds) != len(refs):
-        raise ValueError(
-            f"{len(preds)} predictions but {len(refs)} reference sets: they must match one to one")
-    if not preds:
-        raise ValueError("nothing to score: no predictions")
-    return preds, refs
-
-
-# --------------------------------------------------------------------------------------------
-# BLEU / NIST as mteval-v13a(-sig).pl
-# --------------------------------------------------------------------------------------------
-
-_WS = re.compile(r"\s+")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-# ASCII punctuation/symbols split off by mteval's default tokenisation: { | } ~, [ \ ] ^ _ `,
-# space ! " # $ % &, ( ) * +, : ; < = > ?  @, and /.  Not: ' - . , (and not digits or letters).
-_MT_SYMBOLS = re.compile(r"([{-~\[-` -&(-+:-@/])")
-_MT_PERIOD_COMMA_1 = re.compile(r"([^0-9])([.,])")
-_MT_PERIOD_COMMA_2 = re.compile(r"([.,])([^0-9])")
-_MT_DIGIT_DASH = re.compile(r"([0-9])(-)")
-
-
-def mteval_tokenize(text: str) -> str:
-    """mteval-v13a's default normalisation of one segment (as read from the .sgm file)."""
-    # the SGML reader joins the lines of a document: every whitespace run becomes one space
-    t = _WS.sub(" ", text)
-    t = t.replace("<skipped>", "")
-    t = t.replace("-\n", "").replace("\n", " ")
-    t = t.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
-    t = f" {t} ".translate(_ASCII_LOWER)
-    t = _MT_SYMBOLS.sub(r" \1 ", t)
-    t = _MT_PERIOD_COMMA_1.sub(r"\1 \2 ", t)
-    t = _MT_PERIOD_COMMA_2.sub(r" \1 \2", t)
-    t = _MT_DIGIT_DASH.sub(r"\1 \2 ", t)
-    return _WS.sub(" ", t).strip()
-
-
-def _ngrams(words: Sequence[str], max_n: int) -> Counter:
-    words = tuple(words)
-    out: Counter = Counter()
-    for n in range(1, max_n + 1):
-        out.update(words[i:i + n] for i in range(len(words) - n + 1))
-    return out
-
-
-def _closest_ref_length(current: int, ref_len: int, hyp_len: int) -> int:
-    """mteval's 'closest' brevity-penalty length fold (ties go to the shorter reference)."""
-    if not ref_len:  # empty references (the official script's padding) are skipped
-        return current
-    d_new, d_cur = abs(hyp_len - ref_len), abs(hyp_len - current)
-    if d_new < d_cur or (d_new == d_cur and current > ref_len):
-        return ref_len
-    return current
-
-
-def _nist_length_penalty(ratio: float) -> float:
-    if ratio >= 1:
-        return 1.0
-    if ratio <= 0:
-        return 0.0
-    beta = -math.log(0.5) / math.log(1.5) / math.log(1.5)
-    return math.exp(-beta * math.log(ratio) * math.log(ratio))
-
-
-def _perl_true(s: str) -> bool:
-    # Perl's truth of a string: "" and "0" are false (mteval tests the (n-1)-gram string this way)
-    return s not in ("", "0")
-
-
-def mteval_bleu_nist(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
-    """Corpus BLEU and NIST exactly as ``mteval-v13a-sig.pl`` run by the official E2E script.
-
-    Returns ``BLEU``, ``NIST`` (full precision; the official script prints them with 4 decimals),
-    ``BLEU_cumulative`` (n = 1..4), ``BLEU_individual``, ``NIST_cumulative`` (n = 1..5),
-    ``NIST_individual`` and the corpus counts behind them: ``brevity_penalty`` and ``ref_length``
-    (BLEU's: the sum of the closest reference lengths), ``nist_length_penalty`` and
-    ``nist_ref_length`` (NIST's: words per non-empty reference times the number of instances),
-    ``n_references`` (the non-empty ones), ``hyp_length``, ``matches`` and ``hyp_ngrams`` (per n).
-    Pure Python, no Java needed.
-    """
-    preds, refs = _check_inputs(predictions, references)
-    max_n = NIST_MAX_N
-    tok_refs = [[mteval_tokenize(r).split() for r in rs] for rs in refs]
-    tok_hyps = [mteval_tokenize(p).split() for p in preds]
-
-    # NIST information weights from all references of the whole set
-    ref_ngrams = [[_ngrams(r, max_n) for r in rs] for rs in tok_refs]
-    ngram_count: Counter = Counter()
-    total_words = 0
-    for rs, ngs in zip(tok_refs, ref_ngrams):
-        for r, ng in zip(rs, ngs):
-            total_words += len(r)
-            ngram_count.update(ng)
-    info = {}
-    for g, c in ngram_count.items():
-        prefix = g[:-1]
-        if _perl_true(" ".join(prefix)):
-            info[g] = -math.log(c / ngram_count[prefix]) / math.log(2)
-        else:
-            info[g] = -math.log(c / total_words) / math.log(2)
-
-    match = [0] * (max_n + 1)
-    tst_cnt = [0] * (max_n + 1)
-    ref_cnt = [0] * (max_n + 1)
-    tst_info = [0.0] * (max_n + 1)
-    ref_length = 0
-    n_refs = 0  # references with at least one word
-    for hyp, rs, ngs in zip(tok_hyps, tok_refs, ref_ngrams):
-        hyp_counts = _ngrams(hyp, max_n)
-        for n in range(1, max_n + 1):
-            tst_cnt[n] += max(len(hyp) - n + 1, 0)
-        ref_max: Counter = Counter()
-        seg_ref_len = None
-        for r, ng in zip(rs, ngs):
-            n_refs += bool(r)
-            ref_max |= ng  # element-wise maximum of the counts
-            for n in range(1, max_n + 1):
-                ref_cnt[n] += max(len(r) - n + 1, 0)
-            seg_ref_len = len(r) if seg_ref_len is None else _closest_ref_length(
-                seg_ref_len, len(r), len(hyp))
-        ref_length += seg_ref_len
-        for g, c in hyp_counts.items():
-            if g in ref_max:
-                m = min(c, ref_max[g])
-                match[len(g)] += m
-                tst_info[len(g)] += info[g] * m
-
-    # BLEU (mteval's default, smoothed, corpus-level score)
-    bp = math.exp(min(0.0, 1 - ref_length / tst_cnt[1])) if tst_cnt[1] > 0 else 0.0
-    bleu_cum, bleu_ind = [], []
-    smooth, acc = 1, 0.0
-    for n in range(1, BLEU_MAX_N + 1):
-        if tst_cnt[n] == 0:
-            iscore = 0.0
-        elif match[n] == 0:
-            smooth *= 2
-            iscore = math.log(1 / (smooth * tst_cnt[n]))
-        else:
-            iscore = math.log(match[n] / tst_cnt[n])
-        acc += iscore
-        bleu_ind.append(math.exp(iscore))
-        bleu_cum.append(math.exp(acc / n) * bp)
-
-    # NIST
-    if ref_cnt[1] == 0:
-        raise ValueError("the references contain no words: NIST is undefined")
-    # the Perl's order of operations: references per instance, then the reference length
-    nist_ref_length = ref_cnt[1] / (n_refs / len(tok_hyps))
-    lp = _nist_length_penalty(tst_cnt[1] / nist_ref_length)
-    nist_cum, nist_ind = [], []
-    acc = 0.0
-    for n in range(1, NIST_MAX_N + 1):
-        iscore = tst_info[n] / max(tst_cnt[n], 1)
-        acc += iscore
-        nist_ind.append(iscore * lp)
-        nist_cum.append(acc * lp)
-
-    return {
-        "BLEU": bleu_cum[BLEU_MAX_N - 1],
-        "NIST": nist_cum[NIST_MAX_N - 1],
-        "BLEU_cumulative": bleu_cum,
-        "BLEU_individual": bleu_ind,
-        "NIST_cumulative": nist_cum,
-        "NIST_individual": nist_ind,
-        "brevity_penalty": bp,
-        "nist_length_penalty": lp,
-        "hyp_length": tst_cnt[1],
-        "ref_length": ref_length,
-        "matches": match[1:],
-        "hyp_ngrams": tst_cnt[1:],
-        "nist_ref_length": nist_ref_length,
-        "n_references": n_refs,
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# Java tools (PTB tokenizer, METEOR 1.5) from the pycocoevalcap package
-# --------------------------------------------------------------------------------------------
-
-def _pycocoevalcap_dir() -> Path:
-    spec = importlib.util.find_spec("pycocoevalcap")
-    if spec is None or not spec.submodule_search_locations:
-        raise E2EMetricsError(
-            "the 'pycocoevalcap' package is not installed: it ships METEOR 1.5, its paraphrase "
-            "table and the Stanford PTB tokenizer (pip install pycocoevalcap)")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def _jar(*parts: str) -> Path:
-    path = _pycocoevalcap_dir().joinpath(*parts)
-    if not path.is_file():
-        raise E2EMetricsError(f"{path} is missing: reinstall the 'pycocoevalcap' package")
-    return path
-
-
-def resolve_java(java: str | os.PathLike | None = None) -> str:
-    """The Java executable: ``java`` if given, else ``$HUT_JAVA``, else ``java`` on ``PATH``."""
-    cand = os.fspath(java) if java is not None else (os.environ.get("HUT_JAVA") or "java")
-    if os.sep in cand or (os.altsep and os.altsep in cand):
-        found = cand if (os.path.isfile(cand) and os.access(cand, os.X_OK)) else None
-    else:
-        found = shutil.which(cand)
-    if found is None:
-        raise JavaNotFoundError(
-            f"Java runtime not found (looked for {cand!r}"
-            + ("" if java is not None or os.environ.get("HUT_JAVA") else " on PATH")
-            + "). METEOR 1.5 and the Stanford PTB tokenizer used for METEOR, ROUGE_L and CIDEr "
-            "are Java programs: install a Java runtime (e.g. apt-get install default-jre-headless) "
-            "or point HUT_JAVA (or java=...) at the java executable. BLEU and NIST alone need no "
-            "Java: hut.metrics.e2e.mteval_bleu_nist.")
-    return found
-
-
-_JAVA_OPTS = ("-Dfile.encoding=UTF-8",)
-
-# the tokens the COCO caption evaluation code drops after PTB tokenisation
-_PTB_PUNCT = frozenset(["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-",
-                        ".", "?", "!", ",", ":", "-", "--", "...", ";"])
-
-
-def ptb_tokenize(texts: Sequence[str], java: str | None = None) -> list[str]:
-    """COCO-caption preprocessing: Stanford PTBTokenizer (CoreNLP 3.4.1) with ``-preserveLines
-    -lowerCase``, then punctuation tokens removed.  One Java call for all texts."""
-    java = resolve_java(java)
-    jar = _jar("tokenizer", "stanford-corenlp-3.4.1.jar")
-    # one text per line: any whitespace run (newlines included) becomes one space
-    lines = [" ".join(str(t).split()) for t in texts]
-    if not lines:
-        return []
-    fd, tmp = tempfile.mkstemp(prefix="hut-ptb-", suffix=".txt")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write("\n".join(lines))
-        proc = subprocess.run(
-            [java, *_JAVA_OPTS, "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer",
-             "-preserveLines", "-lowerCase", tmp],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    finally:
-        os.unlink(tmp)
-    if proc.returncode != 0:
-        raise E2EMetricsError(
-            f"the PTB tokenizer failed (exit {proc.returncode}): "
-            f"{proc.stderr.decode('utf-8', 'replace').strip()[-2000:]}")
-    out = proc.stdout.decode("utf-8").split("\n")
-    if len(out) > len(lines) and all(not x.strip() for x in out[len(lines):]):
-        out = out[:len(lines)]
-    if len(out) != len(lines):
-        raise E2EMetricsError(
-            f"the PTB tokenizer returned {len(out)} lines for {len(lines)} inputs")
-    return [" ".join(w for w in line.rstrip().split(" ") if w not in _PTB_PUNCT) for line in out]
-
-
-class _MeteorProcess:
-    """One ``meteor-1.5.jar -stdio`` process (the COCO wrapper's protocol)."""
-
-    def __init__(self, java: str, mem: str = "2G"):
-        self.jar = _jar("meteor", "meteor-1.5.jar")
-        self.cmd = [java, *_JAVA_OPTS, f"-Xmx{mem}", "-jar", str(self.jar), "-", "-", "-stdio",
-                    "-l", "en", "-norm"]
-        self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.cmd, cwd=str(self.jar.parent), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._stderr)
-        self.lock = threading.Lock()
-        self.owner_pid = os.getpid()
-
-    def alive(self) -> bool:
-        return os.getpid() == self.owner_pid and self.proc.poll() is None
-
-    def _fail(self, what: str):
-        try:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        except Exception:
-            pass
-        self._stderr.seek(0)
-        err = self._stderr.read().decode("utf-8", "replace").strip()[-2000:]
-        raise E2EMetricsError(f"METEOR ({' '.join(self.cmd)}) failed while {what}: {err}")
-
-    def _ask(self, line: str, n_lines: int, what: str) -> list[str]:
-        try:
-            self.proc.stdin.write((line + "\n").encode("utf-8"))
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            self._fail(what)
-        out = []
-        for _ in range(n_lines):
-            got = self.proc.stdout.readline()
-            if not got:
-                self._fail(what)
-            out.append(got.decode("utf-8").strip())
-        return out
-
-    def _stats(self, lines: list[str]) -> list[str]:
-        """Send all SCORE lines from a thread while reading their answers (no pipe deadlock, no
-        round trip per segment); one statistics line comes back per SCORE line, in order."""
-        write_error: list[BaseException] = []
-
-        def writer():
-            try:
-                for line in lines:
-                    self.proc.stdin.write((line + "\n").encode("utf-8"))
-                self.proc.stdin.flush()
-            except BaseException as e:  # noqa: BLE001 - reported below
-                write_error.append(e)
-
-        th = threading.Thread(target=writer, daemon=True)
-        th.start()
-        out = []
-        for _ in lines:
-            got = self.proc.stdout.readline()
-            if not got:
-                break
-            out.append(got.decode("utf-8").strip())
-        th.join()
-        if write_error or len(out) != len(lines):
-            self._fail("scoring the segments")
-        return out
-
-    def score(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> tuple[float, list[float]]:
-        lines = []
-        for hyp, rs in zip(hyps, refs):
-            # SCORE ||| reference 1 ||| ... ||| reference n ||| hypothesis (as the COCO wrapper)
-            hyp = hyp.replace("|||", "").replace("  ", " ")
-            lines.append(" ||| ".join(["SCORE", " ||| ".join(rs), hyp]))
-        with self.lock:
-            stats = self._stats(lines)
-            res = self._ask("EVAL ||| " + " ||| ".join(stats), len(stats) + 1,
-                            "aggregating the statistics")
-        try:
-            values = [float(x) for x in res]
-        except ValueError:
-            self._fail(f"parsing its output {res[-1]!r}")
-        return values[-1], values[:-1]
-
-    def close(self):
-        if os.getpid() != self.owner_pid:  # a forked child must not stop its parent's process
-            return
-        try:
-            if self.proc.stdin:
-                self.proc.stdin.close()
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        except Exception:
-            pass
-        self._stderr.close()
-
-
-_METEOR: dict[str, _MeteorProcess] = {}
-_METEOR_LOCK = threading.Lock()
-
-
-def _meteor_for(java: str) -> _MeteorProcess:
-    with _METEOR_LOCK:
-        m = _METEOR.get(java)
-        if m is None or not m.alive():
-            if m is not None:
-                m.close()
-            m = _METEOR[java] = _MeteorProcess(java)
-        return m
-
-
-def shutdown_meteor():
-    """Stop the cached METEOR Java process(es) (also done automatically at exit)."""
-    with _METEOR_LOCK:
-        for m in _METEOR.values():
-            m.close()
-        _METEOR.clear()
-
-
-atexit.register(shutdown_meteor)
-
-
-def meteor_score(hyps_tok: Sequence[str], refs_tok: Sequence[Sequence[str]],
-                 java: str | None = None) -> tuple[float, list[float]]:
-    """METEOR 1.5 (``-l en -norm``) on PTB-tokenised texts: (corpus score, segment scores)."""
-    return _meteor_for(resolve_java(java)).score(hyps_tok, refs_tok)
-
-
-def _coco_dicts(hyps_tok, refs_tok):
-    keys = [f"inst-{i}" for i in range(len(hyps_tok))]
-    return ({k: list(r) for k, r in zip(keys, refs_tok)},
-            {k: [h] for k, h in zip(keys, hyps_tok)})
-
-
-def rouge_l_score(hyps_tok: Sequence[str], refs_tok: Sequence[Sequence[str]]) -> float:
-    """COCO ROUGE_L (pycocoevalcap's ``Rouge``) on PTB-tokenised texts."""
-    from pycocoevalcap.rouge.rouge import Rouge
-
-    gts, res = _coco_dicts(hyps_tok, refs_tok)
-    score, _ = Rouge().compute_score(gts, res)
-    return float(score)
-
-
-def cider_score(hyps_tok: Sequence[str], refs_tok: Sequence[Sequence[str]]) -> float:
-    """COCO CIDEr (pycocoevalcap's ``Cider``, i.e. CIDEr-D) on PTB-tokenised texts."""
-    from pycocoevalcap.cider.cider import Cider
-
-    gts, res = _coco_dicts(hyps_tok, refs_tok)
-    score, _ = Cider().compute_score(gts, res)
-    return float(score)
-
-
 # --------------------------------------------------------------------------------------------
 # All five
 # --------------------------------------------------------------------------------------------
@@ -527,7 +107,7 @@ def e2e_score_details(predictions: Sequence[str], references: Sequence[Sequence[
     Returns the requested metrics (floats) and, when BLEU or NIST is requested, the keys of
     :func:`mteval_bleu_nist` (``BLEU_cumulative`` n = 1..4, ``NIST_cumulative`` n = 1..5, ...).
     """
-    preds, refs = _check_inputs(predictions, references)
+    preds, refs = check_inputs(predictions, references)
     wanted = list(metrics)
     unknown = [m for m in wanted if m not in METRIC_NAMES]
     if unknown:
@@ -537,7 +117,7 @@ def e2e_score_details(predictions: Sequence[str], references: Sequence[Sequence[
     if coco:
         java = resolve_java(java)  # fail early, before any work, when Java is missing
     if "METEOR" in coco:
-        _meteor_for(java)  # start the jar now: it loads its tables while the rest is computed
+        meteor_process(java)  # start the jar now: it loads its tables while the rest is computed
     meteor_thread = None
     meteor_result: dict = {}
     if coco:
@@ -590,6 +170,8 @@ def e2e_scores(predictions: list[str], references: list[list[str]], *,
 
 
 # --------------------------------------------------------------------------------------------
+
+
 # Files
 # --------------------------------------------------------------------------------------------
 

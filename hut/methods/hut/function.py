@@ -35,8 +35,9 @@ times (1 + δ), so their roundings are spread over the bf16 grid and the expecte
 (tests/test_mixed_precision.py measures the share of a float32 output change that survives: ≈ 1).
 
 It is also the cheapest exact form here: autocast casts a frozen weight to bf16 in every forward
-anyway (no cache for ``requires_grad=False`` weights), and writing ``W ⊙ a`` into that copy instead
-costs 0.15 ms against 0.08 ms for the plain cast at 1024×1024 on this CPU, while the forward needs
+anyway (no cache for ``requires_grad=False`` weights), and writing ``W ⊙ (a ⊗ s)`` into that copy
+instead costs 2.2x the plain cast for a 1024×1024 Linear and 3.0x for GPT-2's fused c_attn with q
+and v adapted (0.5 and 1.5 ms on this CPU; ``python scripts/fold_cost.py``), while the forward needs
 no per-token work at all beyond the frozen ``addmm``. The alternative (scale the activations in
 float32, round, matmul, scale the output in float32, round) keeps per-token elementwise work in mixed
 dtypes, which CPU PyTorch runs on a slow scalar path (``addcmul`` of bf16 by float32 into bf16: 13.9
@@ -46,9 +47,11 @@ Backward needs no unscaled weight: ``gx_b = g_b·W'_bᵀ`` is the input gradient
 matmul, as the frozen layer's backward), ``∂a = Σ_n x_low ⊙ gx_b / a`` and
 ``∂s = (Σ_n g_b ⊙ y_b - t·Σ_n g_b) / s``, reductions in the low dtype with float accumulation. It
 saves x_low (LoRA under autocast saves the same cast of its input), W' in place of the cast weight
-the frozen layer would save, and y. The divisions are exact in relative terms; a zero in a, or an
-|s| under sqrt(eps) (where y - t loses v), makes the layer fall back to :class:`ScaledActivations` on
-float32 copies of its inputs (``HutLinear`` checks once per parameter update).
+the frozen layer would save, and y; in a layer whose input needs no gradient (the lowest adapted
+one) it saves no W' and takes ∂a from the float weight: ``∂a = rowsum((xᵀg) ⊙ W ⊙ s)``. The
+divisions are exact in relative terms; a zero in a, or an |s| under sqrt(eps) (where y - t loses
+v), makes the layer fall back to :class:`ScaledActivations` on float32 copies of its inputs
+(``HutLinear`` checks once per parameter update).
 """
 from __future__ import annotations
 
@@ -63,6 +66,11 @@ Blocks = Sequence[tuple[int, int, int]]
 def frozen_block(x2: torch.Tensor, W: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """Exactly what the frozen Linear/Conv1D computes for these output columns."""
     return torch.addmm(bias, x2, W) if bias is not None else x2 @ W
+
+
+def _frozen_input_grad(gx: torch.Tensor | None, g: torch.Tensor, Wb: torch.Tensor) -> torch.Tensor:
+    """gx + g·W_bᵀ: a frozen block's share of the input gradient."""
+    return g @ Wb.t() if gx is None else gx.addmm_(g, Wb.t())
 
 
 def scaled_block(x2, Wb, bb, a, s, t, bias_inside: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,8 +117,7 @@ class ScaledActivations(torch.autograd.Function):
             g = gy[:, start:stop]
             Wb = W[:, start:stop]
             if j < 0:
-                if need_x:
-                    gx = g @ Wb.t() if gx is None else gx.addmm_(g, Wb.t())
+                gx = _frozen_input_grad(gx, g, Wb) if need_x else gx
                 continue
             a, s, t = vecs[3 * j : 3 * j + 3]
             v = saved_v[j] if ctx.save_v else (y[:, start:stop] - t) / s
@@ -151,10 +158,42 @@ def fold_weight(W: torch.Tensor, bias: torch.Tensor | None, blocks: Blocks, bias
         if torch.is_grad_enabled() and (a.requires_grad or s.requires_grad):
             Wf[:, start:stop] = (Wb * a[:, None] * s).to(dtype)
         else:
-            torch.mul(Wb * a[:, None], s, out=Wf[:, start:stop])
+            _scale_into(Wb, a, s, Wf[:, start:stop])
         cs.append(torch.addcmul(t, bb, s) if bias_inside and bb is not None else t)
     c = cs[0] if len(cs) == 1 else torch.cat(cs)
     return Wf, c
+
+
+def _scale_into(Wb: torch.Tensor, a: torch.Tensor, s: torch.Tensor, out: torch.Tensor) -> None:
+    """out <- low(Wb ⊙ (a ⊗ s)), computed along Wb's storage order.
+
+    One float temporary, scaled once out of place and once in place, then one cast into ``out``. The obvious ``torch.mul(Wb * a[:, None], s, out=out)``
+    on a Linear's transposed weight view costs 9.8 ms at 1024x1024 on one CPU core (a strided,
+    mixed-dtype elementwise op), this about 0.5 ms, 2.2x the plain cast autocast would do
+    (``python scripts/fold_cost.py``).
+    """
+    # (W ⊙ a) ⊙ s in both branches: the order merged_module uses, so the two agree bit for bit.
+    if Wb.stride(0) == 1:  # a Linear's weight: rows of Wbᵀ are contiguous
+        tmp = Wb.t() * a
+        tmp.mul_(s[:, None])
+        out.t().copy_(tmp)
+    else:  # a Conv1D's weight (d×k storage) or a block of its columns
+        tmp = Wb * a[:, None]
+        tmp.mul_(s)
+        out.copy_(tmp)
+
+
+def _grad_a_from_weight(xl: torch.Tensor, g: torch.Tensor, Wb: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """∂a_i = Σ_j (xᵀg)_ij · W_ij · s_j, with W the float weight block: no W' needed.
+
+    The same matmul cost as ``g·W'ᵀ`` (N·d·k), computed in the weight's storage order; the d×k
+    product is a temporary of backward, not a saved activation.
+    """
+    if Wb.stride(0) == 1:  # a Linear's transposed view: work on Wbᵀ (k_b×d, contiguous rows)
+        m = (g.t() @ xl).float().mul_(Wb.t())
+        return s @ m
+    m = (xl.t() @ g).float().mul_(Wb)
+    return m @ s
 
 
 class FoldedWeight(torch.autograd.Function):
@@ -167,7 +206,9 @@ class FoldedWeight(torch.autograd.Function):
             xl = x2 if x2.dtype == dtype else x2.to(dtype)
             y = torch.addmm(c.to(dtype), xl, Wf)
         ctx.blocks, ctx.x_dtype, ctx.n_adapted = blocks, x2.dtype, len(vecs) // 3
-        ctx.save_for_backward(xl, Wf, y, *vecs)
+        # Without an input gradient (the lowest adapted layer) W' is not saved: ∂a then comes from
+        # the float master weight, which is stored anyway (see _grad_a_from_weight).
+        ctx.save_for_backward(xl, Wf if ctx.needs_input_grad[0] else W, y, *vecs)
         return y
 
     @staticmethod
@@ -180,8 +221,7 @@ class FoldedWeight(torch.autograd.Function):
             g = gy[:, start:stop]
             Wb = Wf[:, start:stop]
             if j < 0:
-                if need_x:
-                    gx = g @ Wb.t() if gx is None else gx.addmm_(g, Wb.t())
+                gx = _frozen_input_grad(gx, g, Wb) if need_x else gx
                 continue
             a, s, t = vecs[3 * j : 3 * j + 3]
             need_a, need_s, need_t = ctx.needs_input_grad[6 + 3 * j : 9 + 3 * j]
@@ -191,7 +231,9 @@ class FoldedWeight(torch.autograd.Function):
             if need_s:
                 gy_dot = torch.linalg.vecdot(g, y[:, start:stop], dim=0).float()
                 vec_grads[3 * j + 1] = ((gy_dot - t * gsum) / s).to(s.dtype)
-            if need_a or need_x:
+            if need_a and not need_x:  # Wb is the float weight here, W' was not saved
+                vec_grads[3 * j] = _grad_a_from_weight(xl, g, Wb, s).to(a.dtype)
+            elif need_a or need_x:
                 gxb = g @ Wb.t()  # = a ⊙ ((g ⊙ s)·W_bᵀ): the block's input gradient
                 if need_a:
                     vec_grads[3 * j] = (torch.linalg.vecdot(xl, gxb, dim=0).float() / a).to(a.dtype)

@@ -154,6 +154,9 @@ class HutLinear(nn.Module):
                                                      for key, start, stop in self.blocks if key is not None}))
         self.bias_mode = bias_mode
         self.memory_efficient = memory_efficient
+        # "auto": scaled activations in full precision, the folded weight under autocast (the
+        # fastest exact pair measured: README "Cost benchmark"); "folded": the folded weight always.
+        self.path = "auto"
         self._check_key: Any = None
         self._check_val: tuple[bool, bool] = (False, True)
 
@@ -214,8 +217,8 @@ class HutLinear(nn.Module):
             vecs.extend(self._block_vectors(start, stop, key))
         needs_grad = torch.is_grad_enabled() and (x2.requires_grad or any(v.requires_grad for v in vecs))
         fast = self.memory_efficient and needs_grad and not W.requires_grad
-        if low:
-            dtype = torch.get_autocast_dtype(dev)
+        if low or self.path == "folded":
+            dtype = torch.get_autocast_dtype(dev) if low else W.dtype
             if self._checks(vecs, dtype)[1]:
                 y = self._folded(x2, W, bias, spec, vecs, dtype, fast)
             else:  # a degenerate scale: this layer runs in the weight's precision instead

@@ -1,0 +1,3 @@
+from hut.bench import main
+
+raise SystemExit(main())
