@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 0
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: help install install-demo test test-slow demo glue e2e tables bench clean
+.PHONY: help install install-demo test test-slow demo glue e2e table4 table5 fidelity tables bench bench-bf16 bench-pipeline bench-decode gpu-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,17 +37,38 @@ test-slow: install ## the long tests only (SIGKILL at every step, evaluation bat
 demo: install ## mini reproduction on MiniLM and SmolLM2, real data from HUT_DATA, CPU, offline (~13 min on 2 cores)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo
 
-glue: install ## the paper's Table 1 sweep (RoBERTa-large, six GLUE tasks, 5 seeds; GPU and hub)
+glue: install ## the paper's Table 1 sweep: 9 rows x 6 GLUE tasks x 5 seeds = 270 runs (RoBERTa-large; GPU and hub)
 	$(BIN)/python -m hut.train -m experiment=table1
 
-e2e: install ## the paper's Table 3 sweep (GPT-2 medium on E2E NLG, 3 seeds; GPU and hub)
+e2e: install ## the paper's Table 3 sweep: 10 rows x 3 seeds = 30 runs (GPT-2 medium on E2E NLG; GPU and hub)
 	$(BIN)/python -m hut.train -m experiment=table3
+
+table4: install ## Table 4 (which attention matrices): 8 cells x 2 tasks x 5 seeds = 80 runs (GPU and hub)
+	$(BIN)/python -m hut.train -m experiment=table4
+
+table5: install ## Table 5 (rank r): 3 target sets x 5 ranks x 2 tasks x 5 seeds = 150 runs (GPU and hub)
+	$(BIN)/python -m hut.train -m experiment=table5
+
+fidelity: install ## check every cell of every paper experiment against the paper (no runs)
+	$(BIN)/python -m hut.fidelity
 
 tables: install ## rebuild every table and figure from results/runs
 	$(BIN)/python -m hut.aggregate
 
-bench: install ## cost benchmark: train step time and memory per method vs the frozen floor
+bench: install ## cost benchmark, quick preset, float32: HUT vs LoRA vs the frozen floor (~6 min, 1 core)
 	$(BIN)/python -m hut.bench preset=quick
+
+bench-bf16: install ## the same under bf16 autocast (~3 min)
+	$(BIN)/python -m hut.bench preset=quick dtype=bf16
+
+bench-pipeline: install ## the whole pipeline: hut.train vs transformers' Trainer + peft on real SST-2 (HUT_DATA)
+	$(BIN)/python -m hut.bench.pipeline
+
+bench-decode: install ## E2E beam decoding: the suite's batches vs plain generate per MR (HUT_DATA)
+	$(BIN)/python -m hut.bench.decode
+
+gpu-check: install ## on a CUDA machine (~10 min): bench in bf16 and float32, update survival, HUT/LoRA bf16 training
+	PY=$(BIN)/python bash scripts/gpu_check.sh
 
 clean: ## remove caches and Hydra output folders (never results/)
 	rm -rf outputs multirun .pytest_cache

@@ -218,11 +218,13 @@ def _check_sweep(ck: _Checker, e: str, cells, pub: Mapping[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    exps = [a.split("=", 1)[1].split(",") for a in argv if a.startswith("experiments=")]
-    report = check(exps[0] if exps else PAPER_EXPERIMENTS)
+    from hut.config import cli_options
+
+    exps = cli_options(sys.argv[1:] if argv is None else argv, "fidelity", "hut.fidelity")["experiments"]
+    exps = list(exps or PAPER_EXPERIMENTS)
+    report = check(exps)
     print(f"checked {report.cells} cells ({report.runs} runs, {report.checks} comparisons) of "
-          f"{', '.join(exps[0] if exps else PAPER_EXPERIMENTS)} against the paper")
+          f"{', '.join(exps)} against the paper")
     for m in report.mismatches:
         why = DEVIATIONS.get(m.key)
         print(f"  {'deviation' if why else 'MISMATCH'} {m.experiment} {m.row} {m.check}: {m.detail}"

@@ -297,8 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m hut.flops [model=roberta_large]``: print the measured counts as JSON lines."""
     import sys
 
-    args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
-    for m in measure_all(args.get("model", "roberta_large")):
+    from hut.config import cli_options
+
+    args = cli_options(sys.argv[1:] if argv is None else argv, "flops", "hut.flops")
+    for m in measure_all(args["model"]):
         print(json.dumps(m.to_dict(), sort_keys=True))
     return 0
 

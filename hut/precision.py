@@ -1,4 +1,4 @@
-"""Does a method's update survive bf16/fp16 autocast? ``python -m hut.precision [dtype=bf16] [methods=...]``.
+"""Does a method's update survive bf16/fp16 autocast? ``python -m hut.precision [dtype=bf16] [methods=[...]] [device=cpu]``.
 
 Under autocast, a value that a small parameter update should move can be rounded back to where it
 was: a scale cast to bf16 is exactly 1.0 for |a - 1| < 2^-9, and a float scale applied to an
@@ -61,6 +61,10 @@ class Prepared:
     head_prefixes: tuple[str, ...]
     ids: torch.Tensor
 
+    @property
+    def device(self) -> str:
+        return self.ids.device.type
+
 
 def method_cfg(name: str) -> dict[str, Any]:
     from omegaconf import OmegaConf
@@ -68,7 +72,8 @@ def method_cfg(name: str) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.load(CONFIGS / "method" / f"{name}.yaml"), resolve=True)
 
 
-def prepare(method: str | dict, family: str, seed: int = 0, batch: int = 32, seq: int = 64) -> Prepared:
+def prepare(method: str | dict, family: str, seed: int = 0, batch: int = 32, seq: int = 64,
+            device: str = "cpu") -> Prepared:
     """The small ``family`` model with ``method`` applied (its yaml, or a config dict), eval mode."""
     from hut.methods import build_method, prepare_model
     from hut.models import load_model
@@ -82,9 +87,9 @@ def prepare(method: str | dict, family: str, seed: int = 0, batch: int = 32, seq
             if n.endswith("bias"):
                 p.normal_(0.0, 0.05, generator=g)
     cfg = method_cfg(method) if isinstance(method, str) else dict(method)
-    model = prepare_model(lm.model, build_method(cfg), lm.family, lm.head_prefixes).eval()
+    model = prepare_model(lm.model, build_method(cfg), lm.family, lm.head_prefixes).eval().to(device)
     ids = torch.randint(5, ARCHS[family]["vocab_size"], (batch, seq), generator=g)
-    return Prepared(model, lm.family, lm.head_prefixes, ids)
+    return Prepared(model, lm.family, lm.head_prefixes, ids.to(device))
 
 
 def method_parameters(p: Prepared, model: nn.Module | None = None) -> list[nn.Parameter]:
@@ -112,7 +117,7 @@ def _last_block_output(p: Prepared, model: nn.Module, dtype: torch.dtype | None)
 
     hook = blocks[-1].register_forward_hook(grab)
     try:
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with torch.autocast(p.device, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             model(input_ids=p.ids)
     except _Stop:
         pass
@@ -132,7 +137,7 @@ def move_as_trained(p: Prepared, seed: int = 3) -> None:
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for q in method_parameters(p):
-            z = torch.randn(q.shape, generator=g, dtype=q.dtype)
+            z = torch.randn(q.shape, generator=g, dtype=q.dtype).to(q.device)
             rms = float(q.pow(2).mean().sqrt())
             if rms > 0:
                 q.add_(0.1 * rms * z)
@@ -160,37 +165,51 @@ def survival(p: Prepared, update: Callable[[nn.Parameter], None], dtype: torch.d
 TOKENS = {torch.bfloat16: (32, 64), torch.float16: (8, 32)}
 
 
-def shares(method: str | dict, family: str, dtype: torch.dtype) -> dict[str, tuple[float | None, float]]:
+def shares(method: str | dict, family: str, dtype: torch.dtype,
+           device: str = "cpu") -> dict[str, tuple[float | None, float]]:
     """regime -> (share, cosine) for one method on one model family."""
     out = {}
     batch, seq = TOKENS[dtype]
     for regime, eps in REGIMES.items():
-        p = prepare(method, family, batch=batch, seq=seq)
+        p = prepare(method, family, batch=batch, seq=seq, device=device)
         if regime == "trained":
             move_as_trained(p)
         out[regime] = survival(p, lambda q, e=eps: q.mul_(1.0 + e), dtype)
     return out
 
 
+def gradients(p: Prepared, dtype: torch.dtype | None, seed: int = 5) -> list[torch.Tensor]:
+    """Gradients of the method's parameters of a fixed random projection of the block output."""
+    for q in p.model.parameters():
+        q.grad = None
+    h = _last_block_output(p, p.model, dtype)
+    w = torch.randn(h.shape, generator=torch.Generator().manual_seed(seed)).to(h.device)
+    (h * w).sum().backward()
+    return [q.grad.detach().clone() if q.grad is not None else torch.zeros_like(q) for q in method_parameters(p)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from hut.config import cli_options
     from hut.methods import METHODS
 
-    args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv))
-    unknown = sorted(set(args) - {"dtype", "methods", "families"})
+    args = cli_options(sys.argv[1:] if argv is None else argv, "precision", "hut.precision")
+    if args["dtype"] not in DTYPES or args["device"] not in ("cpu", "cuda"):
+        raise SystemExit(f"hut.precision: dtype is bf16 or fp16 and device cpu or cuda "
+                         f"(got {args['dtype']!r}, {args['device']!r})")
+    dtype, device = DTYPES[args["dtype"]], args["device"]
+    methods = list(args["methods"] or METHODS.names())
+    families = list(args["families"])
+    unknown = [f for f in families if f not in FAMILIES]
     if unknown:
-        raise SystemExit(f"hut.precision: unknown argument(s) {unknown}; known: dtype=bf16|fp16, methods=a,b, "
-                         f"families=bert,gpt2")
-    dtype = DTYPES[args.get("dtype", "bf16")]
-    methods = args["methods"].split(",") if "methods" in args else METHODS.names()
-    families = args["families"].split(",") if "families" in args else list(FAMILIES)
-    print(f"share of the float32 output change that survives {args.get('dtype', 'bf16')} autocast "
+        raise SystemExit(f"hut.precision: unknown families {unknown}; known: {', '.join(FAMILIES)}")
+    print(f"share of the float32 output change that survives {args['dtype']} autocast on {device} "
           f"(start: x1.001 at init; trained: x1.01 after moving off init)")
     print(f"| method | {' | '.join(f'{f} {r}' for f in families for r in REGIMES)} |")
     print("|---|" + "---:|" * (len(families) * len(REGIMES)))
     for m in methods:
         cells = []
         for f in families:
-            res = shares(m, f, dtype)
+            res = shares(m, f, dtype, device)
             cells += ["–" if res[r][0] is None else f"{res[r][0]:.3f}" for r in REGIMES]
         print(f"| {m} | {' | '.join(cells)} |", flush=True)
     return 0
@@ -199,12 +218,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":
     raise SystemExit(main())
 
-
-def gradients(p: Prepared, dtype: torch.dtype | None, seed: int = 5) -> list[torch.Tensor]:
-    """Gradients of the method's parameters of a fixed random projection of the block output."""
-    for q in p.model.parameters():
-        q.grad = None
-    h = _last_block_output(p, p.model, dtype)
-    w = torch.randn(h.shape, generator=torch.Generator().manual_seed(seed))
-    (h * w).sum().backward()
-    return [q.grad.detach().clone() if q.grad is not None else torch.zeros_like(q) for q in method_parameters(p)]

@@ -101,3 +101,31 @@ def test_test_preset_writes_json_and_markdown(tmp_path):
     text = md.read_text()
     assert "| method |" in text and "| hut |" in text and "merged/base" in text and "Command: `python -m hut.bench" in text
     assert res["rows"] == rows
+
+
+def test_train_check_tiny_on_cpu(tmp_path):
+    from hut.bench import train_check
+
+    train_check.main(["device=cpu", "layers=1", "vocab=512", "steps=4", "batch=2", "seq=16", "window=2",
+                      f"out={tmp_path}"])
+    res = json.loads((tmp_path / "train-check-cpu.json").read_text())
+    assert [(r["method"], r["dtype"]) for r in res["runs"]] == [("hut", "float32"), ("hut", "bf16"),
+                                                                ("lora", "float32"), ("lora", "bf16")]
+    assert {r["method"]: r["lr"] for r in res["runs"]} == {"hut": 2e-3, "lora": 2e-4}  # Table 3's rows
+    assert all(len(r["losses"]) == 4 and all(math.isfinite(x) for x in r["losses"]) for r in res["runs"])
+    assert set(res["drop_ratio"]) == {"hut", "lora"}
+    assert "| hut | bf16 |" in (tmp_path / "train-check-cpu.md").read_text()
+    with pytest.raises(SystemExit, match="not a language model"):
+        train_check.main(["device=cpu", "model=roberta_large", "layers=1", f"out={tmp_path}"])
+
+
+def test_gpu_check_stops_without_cuda(tmp_path):
+    import subprocess
+    import sys
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: make gpu-check runs for real")
+    p = subprocess.run(["bash", "scripts/gpu_check.sh"], env={"PY": sys.executable, "OUT": str(tmp_path), "PATH": "/usr/bin:/bin"},
+                       capture_output=True, text=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    assert p.returncode != 0 and "no CUDA device" in p.stderr
+    assert not any(tmp_path.iterdir())  # nothing written

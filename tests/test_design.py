@@ -139,3 +139,6 @@ def test_no_hand_written_key_value_parser():
     hits = [c for c in _calls("partition") if "\"=\"" in
             (PKG.parent / c.split(":")[0]).read_text().splitlines()[int(c.split(":")[1]) - 1]]
     assert all(h.startswith("hut/config.py:") for h in hits), hits
+    as_dict = [f"{m}:{i}" for m, p in MODULES.items() for i, line in enumerate(p.read_text().splitlines(), 1)
+               if "dict(" in line and ".split(\"=\", 1)" in line]
+    assert not as_dict, as_dict
