@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"hut.precision: unknown families {unknown}; known: {', '.join(FAMILIES)}")
     print(f"share of the float32 output change that survives {args['dtype']} autocast on {device} "
-          f"(start: x1.001 at init; trained: x1.01 after moving off init)")
+          f"(start: x1.001 at init; trained: x1.01 after moving off init)\n")
     print(f"| method | {' | '.join(f'{f} {r}' for f in families for r in REGIMES)} |")
     print("|---|" + "---:|" * (len(families) * len(REGIMES)))
     for m in methods:

@@ -118,6 +118,13 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
 
     # 3. Optimiser, schedule, accelerate.
     cpu = tcfg.device == "cpu" or (tcfg.device == "auto" and not torch.cuda.is_available())
+    # accelerate keeps one process-wide AcceleratorState and refuses a second Accelerator with another
+    # mixed_precision; a Hydra multirun (basic launcher) runs its jobs in one process, so a sweep over
+    # trainer.mixed_precision would fail on its second job. Clear that state (not the distributed
+    # PartialState) so each run gets exactly the precision its config asks for.
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
     acc = Accelerator(cpu=cpu, mixed_precision=str(tcfg.mixed_precision),
                       gradient_accumulation_steps=int(tcfg.grad_accum))
     bs, accum = int(tcfg.batch_size), int(tcfg.grad_accum)

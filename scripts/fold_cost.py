@@ -1,12 +1,14 @@
 """What folding HUT's scales into the weight costs against the plain cast autocast does anyway.
 
-    python scripts/fold_cost.py [--size 1024] [--rounds 40]
+    python scripts/fold_cost.py [--size 1024] [--rounds 40] [--compile]
 
 One CPU thread, thread CPU time, candidates interleaved (hut.bench.measure). Layouts: a Linear's
 weight (stored k×d, seen as its transposed view) and GPT-2's fused c_attn Conv1D (stored d×3k, q and
 v adapted). Candidates: ``cast`` (W.to(bf16), what autocast does for a frozen weight),
 ``fold`` (hut.methods.hut.function.fold_weight, the code in use) and ``naive`` (one strided
-mixed-dtype ``torch.mul(W*a, s, out=bf16)``: the form it replaced).
+mixed-dtype ``torch.mul(W*a, s, out=bf16)``: the form it replaced) and, with ``--compile``,
+``compiled`` (``torch.compile`` of fold_weight: one fused kernel, the alternative the issue asked
+to measure).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile(fold_weight)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     d = k = args.size
@@ -51,6 +54,11 @@ def main() -> None:
             "fold": lambda: fold_weight(W, None, blocks, True, vecs, bf),
             "naive": lambda: naive(W, blocks, vecs, bf),
         }
+        if args.compile:
+            compiled = torch.compile(fold_weight, dynamic=False)
+            with torch.no_grad():
+                compiled(W, None, blocks, True, vecs, bf)  # compile outside the timing
+            fns["compiled"] = lambda: compiled(W, None, blocks, True, vecs, bf)
         ref = fold_weight(W, None, blocks, True, vecs, bf)[0].float()
         diff = (naive(W, blocks, vecs, bf).float() - ref).abs().max().item()
         with torch.no_grad():

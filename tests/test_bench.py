@@ -96,6 +96,7 @@ def test_test_preset_writes_json_and_markdown(tmp_path):
     assert by["hut"]["trainable_params"] > by["floor"]["trainable_params"]
     inf = data["inference"]
     assert inf["merged_over_base"] == inf["merged_over_base_ci"]["ratio"] > 0 and inf["merged_max_abs_diff"] < 1e-4
+    assert inf["base_copy_over_base_ci"]["ratio"] > 0 and "A/A control" in md.read_text()
     assert len(data["goals"]) == 6 and all(g["line"].startswith("GOAL [") for g in data["goals"])
     assert all(("NOT MET" in g["line"]) == (g["met"] is False) for g in data["goals"])
     text = md.read_text()

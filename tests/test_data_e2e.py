@@ -374,3 +374,16 @@ def test_real_train_missing_is_clear():
         pytest.skip("this data dir has the E2E training set")
     with pytest.raises(FileNotFoundError, match="data.train_split=dev"):
         load_e2e_pairs("train", "local", REAL)
+
+
+@pytest.mark.parametrize("decoded, kept", [
+    ("\nThe Vaults is a pub near Raja Indian Cuisine.", "The Vaults is a pub near Raja Indian Cuisine."),
+    (" \n\n The Mill is cheap.\nname : The Mill | area : riverside ||", "The Mill is cheap."),
+    (" Blue Spice is a pub. ", "Blue Spice is a pub."),
+    ("\n\n", ""),
+])
+def test_a_generated_output_is_its_first_non_empty_line(decoded, kept):
+    # beam search can open with a newline: cutting before stripping scored 7 of 20 demo MRs as empty
+    from hut.tasks import first_line
+
+    assert first_line(decoded) == kept

@@ -111,6 +111,18 @@ def test_e2e_scores_api_keys_and_values():
     assert {m: round(v, 4) for m, v in s.items()} == OFFICIAL
 
 
+def test_empty_outputs_score_as_the_official_script_scores_them():
+    """Empty outputs stay empty (the official measure_scores.py figures, fixtures/e2e_metrics/README.md);
+    scoring them as "." instead earns BLEU/NIST credit for the references' full stops."""
+    refs = E.read_references(FIX / "refs.txt")
+    outs = E.read_outputs(FIX / "outputs_with_empty.txt")
+    assert len(outs) == len(refs) == 4 and outs[1] == outs[3] == ""
+    got = {m: round(v, 4) for m, v in E.e2e_scores(outs, refs).items()}
+    assert got == {"BLEU": 0.2601, "NIST": 0.2276, "METEOR": 0.2209, "ROUGE_L": 0.3263, "CIDEr": 1.2276}
+    dotted = E.e2e_scores([o or "." for o in outs], refs)
+    assert dotted["BLEU"] > got["BLEU"]
+
+
 @needs_real
 def test_example_bleu_nist_need_no_java(tmp_path):
     refs = E.read_references(EXAMPLE / "devel-conc.txt")

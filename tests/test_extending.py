@@ -8,7 +8,6 @@
 The configs live in a temporary folder on Hydra's search path, so nothing in configs/ is touched.
 """
 import dataclasses
-from pathlib import Path
 
 import pytest
 

@@ -52,6 +52,17 @@ def test_an_override_that_changes_the_result_gets_its_own_record(tmp_path):
     assert f"[skip] debug/sst2/hut/tiny_roberta/{data}/seed=0:" in same.stdout
 
 
+def test_a_multirun_over_mixed_precision_runs_each_precision_in_one_process(tmp_path):
+    """Hydra's basic launcher runs the jobs in one process; accelerate's process-wide state must not
+    make the second job fail (or silently keep the first job's precision)."""
+    R = tmp_path / "runs"
+    out = _cli(R, "trainer.mixed_precision=no,bf16", multirun=True)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    recs = _records(R)
+    assert sorted(v["config"]["trainer"]["mixed_precision"] for v in recs.values()) == ["bf16", "no"]
+    assert all(v["status"] == "success" for v in recs.values())
+
+
 def test_a_two_value_lr_multirun_writes_two_records_with_their_lr(tmp_path):
     R = tmp_path / "runs"
     out = _cli(R, "trainer.lr=1e-4,3e-4", multirun=True)

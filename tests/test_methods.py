@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn as nn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

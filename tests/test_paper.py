@@ -3,7 +3,6 @@ as `hut.train -m` composes it and held against the paper's published figures (hu
 project's copy of those figures equal to ../shared's, and settings that cannot go missing silently."""
 import copy
 import filecmp
-from pathlib import Path
 
 import pytest
 import yaml

@@ -17,7 +17,6 @@ decoding the 630 test MRs at the suite's measured rate.
 """
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -35,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     from hut.config import cli_options, compose
     from hut.methods import build_method, prepare_model
     from hut.models import load_model
-    from hut.records import versions, write_atomic
-    from hut.tasks import build_task
+    from hut.bench.report import write
+    from hut.records import versions
+    from hut.tasks import build_task, first_line
 
     argv = list(sys.argv[1:] if argv is None else argv)
     s = cli_options(argv, "decode", "hut.bench.decode")
@@ -64,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                                      no_repeat_ngram_size=t["no_repeat_ngram_size"], max_new_tokens=t["max_new_tokens"],
                                      early_stopping=True, do_sample=False, eos_token_id=tok.eos_token_id,
                                      pad_token_id=tok.pad_token_id)
-                outs.append(tok.decode(gen[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-                            .split("\n")[0].strip())
+                outs.append(first_line(tok.decode(gen[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)))
         return outs
 
     runs = {"suite": [], "plain": []}
@@ -117,9 +116,7 @@ def main(argv: list[str] | None = None) -> int:
           f"measured rates, not run): {share:.1%} (training {epoch_train / 3600:.1f} h = "
           f"{E2E_TRAIN_PAIRS // TABLE7_BATCH + 1:,} steps x {step_s:.3f} s; decoding {epoch_decode / 3600:.2f} h = "
           f"{E2E_TEST_MRS} MRs x {decode_mr_s:.2f} s) on this CPU thread.\n")
-    out = Path(s["out"])
-    write_atomic(out / "decode-cpu.json", json.dumps(result, indent=2) + "\n")
-    write_atomic(out / "decode-cpu.md", md)
+    write(result, Path(s["out"]), "decode-cpu", md)
     print(md)
     return 0
 

@@ -19,7 +19,6 @@ lr, dtype, data_dir, out), composed like every entry point's.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -99,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from hut.bench.measure import paired_ratio
     from hut.config import cli_options
-    from hut.records import versions, write_atomic
+    from hut.bench.report import write
+    from hut.records import versions
 
     argv = list(sys.argv[1:] if argv is None else argv)
     s = cli_options(argv, "pipeline", "hut.bench.pipeline")
@@ -142,10 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{sum(result['examples_per_s_wall'][k]) / len(times[k]):.1f} | "
                     f"{sum(acc[k]) / len(acc[k]):.3f} |\n" for k in times)
           + f"\n{line}\n")
-    out = Path(s["out"])
-    stem = "pipeline-cpu" + ("" if s["dtype"] == "float32" else f"-{s['dtype']}")
-    write_atomic(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
-    write_atomic(out / f"{stem}.md", md)
+    write(result, Path(s["out"]), "pipeline-cpu" + ("" if s["dtype"] == "float32" else f"-{s['dtype']}"), md)
     print(md)
     return 0
 

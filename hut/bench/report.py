@@ -74,7 +74,9 @@ def markdown(result: Mapping[str, Any]) -> str:
             lines.append(f"Inference (forward, eval, {inf['rounds']} rounds): HUT merged/base "
                          f"**{_r(inf['merged_over_base_ci'])}**, HUT unmerged/base {_r(inf['hut_unmerged_over_base_ci'])}, "
                          f"LoRA unmerged/base {_r(inf['lora_unmerged_over_base_ci'])}; merged vs unmerged max |diff| "
-                         f"{inf['merged_max_abs_diff']:.2e}.")
+                         f"{inf['merged_max_abs_diff']:.2e}."
+                         + (f" A/A control, a copy of the base in its own memory / base: "
+                            f"{_r(inf['base_copy_over_base_ci'])}." if inf.get("base_copy_over_base_ci") else ""))
         rep = res.get("repeatable")
         if rep:
             lines.append(f"Repeatability: {rep['agree']} of {rep['pairs']} ratios' intervals overlap between the two "
@@ -96,10 +98,11 @@ def _clean(o: Any) -> Any:
     return o
 
 
-def write(result: Mapping[str, Any], out: Path, stem: str) -> tuple[Path, Path]:
+def write(result: Mapping[str, Any], out: Path, stem: str, md: str | None = None) -> tuple[Path, Path]:
+    """<out>/<stem>.json (non-finite numbers as null) and <stem>.md (``md``, else this bench's markdown)."""
     from hut.records import write_atomic
 
-    j, m = out / f"{stem}.json", out / f"{stem}.md"
+    j, m = Path(out) / f"{stem}.json", Path(out) / f"{stem}.md"
     write_atomic(j, json.dumps(_clean(result), indent=2, default=str, allow_nan=False) + "\n")
-    write_atomic(m, markdown(result))
+    write_atomic(m, markdown(result) if md is None else md)
     return j, m

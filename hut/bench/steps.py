@@ -8,7 +8,8 @@
   On CPU ``peak_mem_mb`` is modelled (weights + trainable gradients + AdamW state + saved
   activations; no allocator counter); on CUDA it is measured (the rise of max_memory_allocated).
 * Inference: the forward of the base model, of HUT merged into stock modules and unmerged (and LoRA
-  unmerged), in eval mode, interleaved; merged/base with its interval.
+  unmerged), in eval mode, interleaved; merged/base with its interval, and an A/A control (a copy of
+  the base in its own memory / the base) that shows how far two identical models differ here.
 """
 from __future__ import annotations
 
@@ -197,12 +198,15 @@ def _repeatable(rows) -> dict[str, Any]:
 
 def bench_inference(base: C.Base, batch: Mapping[str, torch.Tensor], s: Mapping[str, Any],
                     log: Callable[[str], None]) -> dict[str, Any]:
-    """Forward latency: base, HUT merged, HUT unmerged, LoRA unmerged (eval mode, interleaved)."""
+    """Forward latency: base, a copy of it (A/A control), HUT merged, HUT unmerged, LoRA unmerged (eval, interleaved)."""
     from hut.methods import merge_model
 
     device, dtype = s["device"], s["dtype"]
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     variants: dict[str, torch.nn.Module] = {"base": C.shared_copy(base.model)}
+    # A/A control: the same base model in its own memory. Merged HUT also runs the base's kernels on
+    # weights of its own, so base_copy/base is the spread this measurement has when nothing differs.
+    variants["base_copy"] = copy.deepcopy(variants["base"])
     hut = C.build_candidate("hut", base)
     g = torch.Generator().manual_seed(s["seed"] + 1)
     with torch.no_grad():  # move HUT off the identity so that the merge is not trivial
@@ -224,13 +228,13 @@ def bench_inference(base: C.Base, batch: Mapping[str, torch.Tensor], s: Mapping[
 
     times = interleaved(list(variants), fwd, int(s["infer_rounds"]), max(1, int(s["warmup"])))
     out: dict[str, Any] = {f"{k}_s": t.median for k, t in times.items()}
-    for k in ("hut_merged", "hut_unmerged", "lora_unmerged"):
+    for k in ("hut_merged", "hut_unmerged", "lora_unmerged", "base_copy"):
         r = paired_ratio(times[k].cpu, times["base"].cpu)
         out[f"{k}_over_base_ci"] = r.as_dict() if r else None
     out["merged_over_base_ci"] = out["hut_merged_over_base_ci"]
     out["merged_over_base"] = _value(out["merged_over_base_ci"])  # the number (INTERFACE.md)
     out["merged_max_abs_diff"] = diff
     out["rounds"] = int(s["infer_rounds"])
-    log(f"  inference: merged/base {out['merged_over_base_ci']}")
+    log(f"  inference: merged/base {out['merged_over_base_ci']}, base copy/base {out['base_copy_over_base_ci']}")
     return out
 

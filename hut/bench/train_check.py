@@ -15,7 +15,6 @@ peak memory. Writes ``<out>/train-check-<device>.{json,md}``.
 """
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import sys
@@ -97,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from hut.bench import candidates as C
     from hut.config import cli_options
-    from hut.records import versions, write_atomic
+    from hut.bench.report import write
+    from hut.records import versions
 
     argv = list(sys.argv[1:] if argv is None else argv)
     s = cli_options(argv, "train_check", "hut.bench.train_check")
@@ -121,9 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              "gpu": torch.cuda.get_device_name(0) if s["device"] == "cuda" else None}
     res = {"setup": setup, "runs": runs, "drop_ratio": ratio}
     md = markdown(res)
-    out = Path(s["out"])
-    write_atomic(out / f"train-check-{s['device']}.json", json.dumps(res, indent=2) + "\n")
-    write_atomic(out / f"train-check-{s['device']}.md", md)
+    write(res, Path(s["out"]), f"train-check-{s['device']}", md)
     print(md)
     return 0
 

@@ -36,8 +36,9 @@ times (1 + δ), so their roundings are spread over the bf16 grid and the expecte
 
 It is also the cheapest exact form here: autocast casts a frozen weight to bf16 in every forward
 anyway (no cache for ``requires_grad=False`` weights), and writing ``W ⊙ (a ⊗ s)`` into that copy
-instead costs 2.2x the plain cast for a 1024×1024 Linear and 3.0x for GPT-2's fused c_attn with q
-and v adapted (0.5 and 1.5 ms on this CPU; ``python scripts/fold_cost.py``), while the forward needs
+instead costs 2.9x the plain cast for a 1024×1024 Linear and 3.1x for GPT-2's fused c_attn with q
+and v adapted (0.57 and 1.7 ms on one CPU core; ``python scripts/fold_cost.py --compile``, which also
+finds torch.compile of the fold no better: 2.5x and 7.2x), while the forward needs
 no per-token work at all beyond the frozen ``addmm``. The alternative (scale the activations in
 float32, round, matmul, scale the output in float32, round) keeps per-token elementwise work in mixed
 dtypes, which CPU PyTorch runs on a slow scalar path (``addcmul`` of bf16 by float32 into bf16: 13.9
@@ -168,8 +169,8 @@ def _scale_into(Wb: torch.Tensor, a: torch.Tensor, s: torch.Tensor, out: torch.T
     """out <- low(Wb ⊙ (a ⊗ s)), computed along Wb's storage order.
 
     One float temporary, scaled once out of place and once in place, then one cast into ``out``. The obvious ``torch.mul(Wb * a[:, None], s, out=out)``
-    on a Linear's transposed weight view costs 9.8 ms at 1024x1024 on one CPU core (a strided,
-    mixed-dtype elementwise op), this about 0.5 ms, 2.2x the plain cast autocast would do
+    on a Linear's transposed weight view costs 7-10 ms at 1024x1024 on one CPU core (a strided,
+    mixed-dtype elementwise op), this about 0.6 ms, 2.9x the plain cast autocast would do
     (``python scripts/fold_cost.py``).
     """
     # (W ⊙ a) ⊙ s in both branches: the order merged_module uses, so the two agree bit for bit.
