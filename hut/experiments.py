@@ -15,18 +15,21 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+from hut.config import CONFIG_DIR
+
 
 
 def experiment_file(name: str) -> Path:
-    p = CONFIGS / "experiment" / f"{name}.yaml"
+    p = CONFIG_DIR / "experiment" / f"{name}.yaml"
     if not p.is_file():
-        known = ", ".join(sorted(q.stem for q in (CONFIGS / "experiment").glob("*.yaml")))
+        known = ", ".join(sorted(q.stem for q in (CONFIG_DIR / "experiment").glob("*.yaml")))
         raise ValueError(f"unknown experiment '{name}'; known: {known}")
     return p
 
 
+@functools.lru_cache(maxsize=None)
 def _raw(name: str) -> dict:
+    """The experiment file as written (read once per process; callers only read it)."""
     from omegaconf import OmegaConf
 
     return OmegaConf.to_container(OmegaConf.load(experiment_file(name)), resolve=False) or {}
@@ -95,7 +98,7 @@ def _cells(name: str) -> tuple[Cell, ...]:
 def experiments_for(experiment_name: str) -> list[str]:
     """The experiment files whose ``experiment_name`` is ``experiment_name`` (demo: demo, demo_e2e)."""
     out = []
-    for p in sorted((CONFIGS / "experiment").glob("*.yaml")):
+    for p in sorted((CONFIG_DIR / "experiment").glob("*.yaml")):
         if meta(p.stem)["experiment_name"] == experiment_name:
             out.append(p.stem)
     return out

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from hut.paper import PAPER_MODEL
+
 PAPER_EXPERIMENTS = ("table1", "table3", "table4", "table5")
 # Seeds the paper averages over (Table 1 caption: 5; Table 3: 3); Tables 4 and 5 do not say.
 PAPER_SEEDS = {"table1": 5, "table3": 3, "table4": 5, "table5": 5}
-MODEL_OF = {"table1": "roberta_large", "table3": "gpt2_medium", "table4": "roberta_large", "table5": "roberta_large"}
 
 #: (experiment, row file, check) -> why the suite differs from what the paper prints
 DEVIATIONS: dict[tuple[str, str, str], str] = {
@@ -116,7 +117,7 @@ class _Checker:
 
         key = json.dumps(cfg["method"], sort_keys=True)
         if key not in self._counts:
-            self._counts[key] = count(load_group("model", MODEL_OF[self.e]), dict(cfg["method"]))["adapter"]
+            self._counts[key] = count(load_group("model", PAPER_MODEL[self.e]), dict(cfg["method"]))["adapter"]
         return self._counts[key]
 
 
@@ -179,7 +180,7 @@ def check(experiments: Sequence[str] = PAPER_EXPERIMENTS, published_file: str | 
             row = cell.choices["row"]
             task = cfg["task"]["name"]
             prow = cfg.get("paper_row") or {}
-            ck.expect(row, "model", cfg["model"]["name"], MODEL_OF[e])
+            ck.expect(row, "model", cfg["model"]["name"], PAPER_MODEL[e])
             ck.expect(row, "method", cfg["method"]["name"], prow.get("method"))
             if e in ("table1", "table3") and row not in sized and prow.get("params") is not None:
                 sized.add(row)

@@ -39,14 +39,12 @@ import copy
 import json
 import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
-ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ROOT / "configs"
+from hut.params import KIND_OF_FAMILY
+
 BATCH = 1
 SEQ_LEN = 128
-KIND_OF_FAMILY = {"bert": "classification", "gpt2": "generation", "llama": "generation"}
 
 # Pointwise ATen ops that move or cast data without arithmetic: not FLOPs.
 _NOT_ARITHMETIC = frozenset({

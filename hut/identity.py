@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any, Mapping, Sequence
-
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 #: dotted key -> why it cannot change the result (and so is not part of the fingerprint)
 EXCLUDED: dict[str, str] = {
@@ -85,17 +82,15 @@ def _override_key(override: str) -> str:
 
 
 def sweep_keys(experiment: str | None) -> list[str]:
-    """The keys an experiment file sweeps (its ``hydra.sweeper.params``)."""
-    from omegaconf import OmegaConf
+    """The keys an experiment file sweeps (its ``hydra.sweeper.params``; none for a non-experiment)."""
+    from hut import experiments
 
     if not experiment:
         return []
-    path = CONFIGS / "experiment" / f"{experiment}.yaml"
-    if not path.is_file():
+    try:
+        return list(experiments.sweep(experiment))
+    except ValueError:  # no such experiment file: nothing is swept (composing it fails on its own)
         return []
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False) or {}
-    params = ((cfg.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
-    return [str(k) for k in params]
 
 
 def override_variant(container: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any] | None:

@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the model each paper experiment runs on (its tables' rows are about this model)
+PAPER_MODEL = {"table1": "roberta_large", "table3": "gpt2_medium", "table4": "roberta_large",
+               "table5": "roberta_large"}
 PUBLISHED_FILE = Path(__file__).resolve().parent / "tables" / "hut_2409.13501_tables.yaml"
 SETTINGS_DIR = ROOT / "configs" / "paper"
 RESERVED = ("cite", "notes")  # keys of a settings row that are documentation, not settings

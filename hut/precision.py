@@ -20,7 +20,8 @@ the update is fully seen, 0 that it is lost. Two regimes:
 * ``trained``: every trainable parameter first moved as training would (by 10 % of its rms, or,
   where it starts at zero, to an rms of 3/sqrt(fan-in)), then multiplied by 1.01. A 1 % update: at
   1e-3 the change of an additive method is below the output's own rounding noise and the estimate is
-  noise (cosine between Δ_low and Δ_32 ≈ 0.5 for LoRA), at 1e-2 it is ≈ 0.95.
+  noise; :func:`survival` also returns the cosine between Δ_low and Δ_32, which says how noisy a
+  share is.
 
 The model's biases are drawn from N(0, 0.05²) as in a pretrained model (a random model's are 0,
 which would leave BitFit with nothing to scale), dropout is off, eval mode.
@@ -31,13 +32,13 @@ import copy
 import math
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+from hut.params import KIND_OF_FAMILY
+
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 FAMILIES = ("bert", "gpt2")
 REGIMES = {"start": 1e-3, "trained": 1e-2}  # regime -> the relative update
@@ -50,7 +51,6 @@ ARCHS: dict[str, dict[str, Any]] = {
     "gpt2": {"model_type": "gpt2", "vocab_size": 1000, "n_embd": 256, "n_layer": 2, "n_head": 4, "n_positions": 128,
              "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "bos_token_id": 0, "eos_token_id": 0},
 }
-KIND = {"bert": "classification", "gpt2": "generation"}
 HEAD = ("classifier",)
 
 
@@ -66,12 +66,6 @@ class Prepared:
         return self.ids.device.type
 
 
-def method_cfg(name: str) -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(OmegaConf.load(CONFIGS / "method" / f"{name}.yaml"), resolve=True)
-
-
 def prepare(method: str | dict, family: str, seed: int = 0, batch: int = 32, seq: int = 64,
             device: str = "cpu") -> Prepared:
     """The small ``family`` model with ``method`` applied (its yaml, or a config dict), eval mode."""
@@ -80,13 +74,15 @@ def prepare(method: str | dict, family: str, seed: int = 0, batch: int = 32, seq
 
     torch.manual_seed(seed)
     lm = load_model({"name": f"small_{family}", "source": "config", "arch": ARCHS[family],
-                     "head_prefixes": list(HEAD)}, KIND[family], pretrained=False, with_tokenizer=False)
+                     "head_prefixes": list(HEAD)}, KIND_OF_FAMILY[family], pretrained=False, with_tokenizer=False)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for n, p in lm.model.named_parameters():
             if n.endswith("bias"):
                 p.normal_(0.0, 0.05, generator=g)
-    cfg = method_cfg(method) if isinstance(method, str) else dict(method)
+    from hut.config import load_group
+
+    cfg = load_group("method", method) if isinstance(method, str) else dict(method)
     model = prepare_model(lm.model, build_method(cfg), lm.family, lm.head_prefixes).eval().to(device)
     ids = torch.randint(5, ARCHS[family]["vocab_size"], (batch, seq), generator=g)
     return Prepared(model, lm.family, lm.head_prefixes, ids.to(device))
@@ -151,10 +147,11 @@ def survival(p: Prepared, update: Callable[[nn.Parameter], None], dtype: torch.d
     with torch.no_grad():
         for q in method_parameters(p, after):
             update(q)
-    d32 = block_output(p, after, None) - block_output(p, p.model, None)
+    before32 = block_output(p, p.model, None)
+    d32 = block_output(p, after, None) - before32
     dlo = block_output(p, after, dtype) - block_output(p, p.model, dtype)
     n32 = float(d32.pow(2).sum())
-    if n32 < 1e-12 * float(block_output(p, p.model, None).pow(2).sum()):
+    if n32 < 1e-12 * float(before32.pow(2).sum()):
         return None, float("nan")  # the update does not change the float32 output: nothing to survive
     cos = float((dlo * d32).sum() / (d32.norm() * dlo.norm()).clamp_min(1e-30))
     return float((dlo * d32).sum()) / n32, cos

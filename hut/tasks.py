@@ -273,10 +273,17 @@ class E2ETask(Task):
         indices = self.eval_subset()["indices"]
         return items if indices is None else [items[i] for i in indices]
 
+    def generate_kwargs(self) -> dict:
+        """``model.generate`` settings of the task config (Table 7: beam, length penalty, no-repeat, length)."""
+        t = self.t
+        return dict(num_beams=int(t["num_beams"]), length_penalty=float(t["length_penalty"]),
+                    no_repeat_ngram_size=int(t["no_repeat_ngram_size"]), max_new_tokens=int(t["max_new_tokens"]),
+                    early_stopping=True, do_sample=False, eos_token_id=self.tok.eos_token_id,
+                    pad_token_id=self.tok.pad_token_id)
+
     @torch.no_grad()
     def generate(self, model, mrs: list[str], device) -> list[str]:
         """Batched beam search (Table 7 settings from the task config); cut at EOS or newline."""
-        t = self.t
         bs = int(self.cfg["trainer"].get("eval_batch_size") or 16)
         prompts = [self._prompt(m) for m in mrs]
         # MRs of similar length share a batch (less padding); the outputs come back in input order.
@@ -290,12 +297,7 @@ class E2ETask(Task):
                 idx = order[i : i + bs]
                 enc = self.tok([prompts[j] for j in idx], return_tensors="pt", padding=True,
                                add_special_tokens=False).to(device)
-                gen = model.generate(
-                    **enc, num_beams=int(t["num_beams"]), length_penalty=float(t["length_penalty"]),
-                    no_repeat_ngram_size=int(t["no_repeat_ngram_size"]), max_new_tokens=int(t["max_new_tokens"]),
-                    early_stopping=True, do_sample=False, eos_token_id=self.tok.eos_token_id,
-                    pad_token_id=self.tok.pad_token_id,
-                )
+                gen = model.generate(**enc, **self.generate_kwargs())
                 for j, row in zip(idx, gen[:, enc["input_ids"].shape[1]:]):
                     outs[j] = first_line(self.tok.decode(row, skip_special_tokens=True))
                 faults.point("eval")

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from hut import faults, identity, records
 from hut.methods import build_method, count_parameters, prepare_model
 from hut.models import load_model
+from hut.export import trainable_state_dict
 from hut.optim import param_groups
 from hut.tasks import build_task, task_info
 
@@ -168,7 +169,7 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
         if not acc.is_main_process:
             return
         state = {"format": CHECKPOINT_FORMAT, "fingerprint": fp,
-                 "trainable": _trainable_state(acc.unwrap_model(model)), "optimizer": optimizer.state_dict(),
+                 "trainable": trainable_state_dict(acc.unwrap_model(model)), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "rng": _rng_state(), "epoch": epoch, "batch": batch,
                  "step": step, "history": record["history"], "best": record["best"], "last": record["last"],
                  "wall_time_s": wall(), "loss_sum": loss_sum, "loss_n": loss_n}
@@ -210,8 +211,9 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
                     faults.point("step")
                     if step % log_every == 0:  # a non-finite loss makes the sum non-finite for good
                         _check_finite(loss_sum, step)
-                        bar.set_postfix(loss=f"{loss.item():.4f}")
-                        logger.log({"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0]}, step)
+                        shown = loss.item()
+                        bar.set_postfix(loss=f"{shown:.4f}")
+                        logger.log({"train/loss": shown, "train/lr": scheduler.get_last_lr()[0]}, step)
                     if ck_every and step % ck_every == 0:
                         checkpoint(epoch, b + 1, float(loss_sum), loss_n)
                     if step >= total_steps:
@@ -258,8 +260,9 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
 # Run identity on disk
 # --------------------------------------------------------------------------------------------------
 def _finished(paths: records.RunPaths, fp: str, container: Mapping[str, Any], force: bool) -> dict | None:
-    """The finished record of this run (to skip), None (to run), or RunConflict (another config's)."""
-    if not paths.record.exists():
+    """The finished record of this run (to skip), None (to run: always with ``force``), or RunConflict
+    (another config's)."""
+    if force or not paths.record.exists():
         return None
     try:
         old = records.read_record(paths.record)
@@ -270,8 +273,6 @@ def _finished(paths: records.RunPaths, fp: str, container: Mapping[str, Any], fo
         return None
     old_fp = records.record_fingerprint(old)
     if old_fp != fp:
-        if force:
-            return None
         diff = identity.differences(old.get("config") or {}, container)
         shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6])
         more = f" (+{len(diff) - 6} more)" if len(diff) > 6 else ""
@@ -280,8 +281,6 @@ def _finished(paths: records.RunPaths, fp: str, container: Mapping[str, Any], fo
             f"not reused. Give this run its own folder by passing the changed keys as command-line overrides "
             f"(python -m hut.train ... key=value), another results_dir=, or force=true to rerun it here "
             f"(the old record is kept as metrics.attempt<N>.json)")
-    if force:
-        return None
     if paths.checkpoint.exists():  # left by a kill between the final record and the cleanup
         paths.checkpoint.unlink(missing_ok=True)
     print(f"[skip] {paths.key}: finished ({_summary(old)}); force=true reruns it")
@@ -336,10 +335,6 @@ def _set_rng_state(s: dict) -> None:
 def _tuples(x):
     """``random.setstate`` wants the nested tuples that ``getstate`` gave (a round trip may list them)."""
     return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
-
-
-def _trainable_state(model) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:

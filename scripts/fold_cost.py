@@ -13,6 +13,7 @@ to measure).
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch
 
@@ -47,6 +48,7 @@ def main() -> None:
                       [vec(d, 1.0), vec(k, 1.0), vec(k, 0.0), vec(d, 1.0), vec(k, 1.0), vec(k, 0.0)]),
     }
     timer, bf = Timer("cpu"), torch.bfloat16
+    print(f"Command: `{' '.join(['python scripts/fold_cost.py', *sys.argv[1:]])}`\n")
     print(f"torch {torch.__version__}, 1 thread, {args.rounds} interleaved rounds, size {d}")
     for name, (W, blocks, vecs) in layouts.items():
         fns = {

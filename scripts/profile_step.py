@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 from collections import defaultdict
 
 import torch
 
 from hut.bench import candidates as C
+from hut.bench.measure import interleaved
 from hut.bench.steps import train_step
 
 
@@ -48,14 +50,17 @@ def main() -> None:
     torch.set_num_threads(1)
     base = C.build_base(args.model, args.layers, None, "cpu", 0)
     batch = C.make_batch(base, args.batch, args.seq, "cpu", 0)
-    names = [C.FLOOR, *args.methods.split(",")]
+    names = C.candidate_names(args.methods.split(","))
     cands = {n: C.build_candidate(n, base) for n in names}
     for c in cands.values():
-        train_step(c, batch, "cpu", args.dtype)  # warm-up
+        train_step(c, batch, "cpu", args.dtype)  # warm-up, outside the profiles
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
-    for i in range(args.steps):  # candidates interleaved, the order rotating each round
-        for n in names[i % len(names):] + names[: i % len(names)]:
-            runs[n].append(self_cpu_ms(cands[n], batch, args.dtype, args.shapes))
+
+    def profiled(n: str) -> tuple[float, float]:
+        runs[n].append(self_cpu_ms(cands[n], batch, args.dtype, args.shapes))
+        return 0.0, 0.0  # the profiles are the measurement; interleaved() only schedules them
+
+    interleaved(names, profiled, args.steps, 0)  # candidates interleaved, the order rotating each round
 
     def median_ops(rs: list[dict[str, float]]) -> tuple[dict[str, float], float]:
         keys = set().union(*rs)
@@ -64,6 +69,7 @@ def main() -> None:
 
     prof = {n: median_ops(runs[n]) for n in names}
     floor_ops, floor_total = prof[C.FLOOR]
+    print(f"Command: `{' '.join(['python scripts/profile_step.py', *sys.argv[1:]])}`\n")
     print(f"torch {torch.__version__}, 1 thread; {args.model}, {args.layers} layers, batch {args.batch} x {args.seq}, "
           f"{args.dtype}; {args.steps} profiled steps each, interleaved; median self CPU ms per step (profiler "
           "overhead included)")

@@ -44,6 +44,20 @@ def test_shared_copy_shares_frozen_weights():
     assert all(p is not q for p, q in zip(m.parameters(), base.parameters()))
 
 
+def test_the_folded_alternative_runs_hut_on_the_folded_path_only():
+    from hut.methods.hut import hut_layers
+
+    base = C.build_base("roberta_large", 1, 512, "cpu", 0)
+    paths = {name: {layer.path for _, layer in hut_layers(C.build_candidate(name, base).model)}
+             for name in ("hut", "hut@folded")}
+    assert paths == {"hut": {"auto"}, "hut@folded": {"folded"}}
+    # and the base model's frozen weights are shared, not copied, by both
+    for name in ("hut", "hut@folded"):
+        cand = C.build_candidate(name, base)
+        frozen = [p for p in cand.model.parameters() if not p.requires_grad]
+        assert frozen and all(p.untyped_storage().data_ptr() in base.ptrs for p in frozen)
+
+
 def test_saved_tensor_counter_counts_activations_not_parameters():
     lin = torch.nn.Linear(8, 8)
     counter = SavedTensorCounter(C.storages(lin.parameters()))

@@ -50,8 +50,15 @@ def test_method_files_set_every_key_of_their_typed_config():
 
     assert set(GROUP("method")) == set(METHODS.names())
     for name in METHODS.names():
-        fields = {f.name for f in dataclasses.fields(METHODS.get(name).Config)}
-        assert set(load_group("method", name)) == fields, name
+        Config = METHODS.get(name).Config
+        fields = {f.name for f in dataclasses.fields(Config)}
+        yaml_cfg = load_group("method", name)
+        assert set(yaml_cfg) == fields, name
+        # ... and value for value: the dataclass default is what the yaml file says
+        parsed, defaults = Config.parse(yaml_cfg), Config(name=name)
+        for f in dataclasses.fields(Config):
+            if f.name not in ("name", "label"):
+                assert getattr(parsed, f.name) == getattr(defaults, f.name), (name, f.name)
 
 
 def test_a_paper_experiment_without_a_row_names_the_missing_choice():

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from hut import precision
+from hut.config import load_group
 from hut.methods import METHODS, build_method, merge_model
 from hut.methods.hut import HutLinear
 
@@ -81,7 +82,7 @@ def test_merged_matches_unmerged_under_bf16(method, family):
     precision.move_as_trained(p)
     y32 = precision.block_output(p, p.model, None)
     y_unmerged = precision.block_output(p, p.model, torch.bfloat16)
-    merged = merge_model(copy.deepcopy(p.model), build_method(precision.method_cfg(method)))
+    merged = merge_model(copy.deepcopy(p.model), build_method(load_group("method", method)))
     y_merged = precision.block_output(p, merged, torch.bfloat16)
     own = float((y_unmerged - y32).norm() / y32.norm())  # bf16's own error on this model
     assert float((y_merged - y_unmerged).norm() / y_unmerged.norm()) <= 2 * own + 1e-6

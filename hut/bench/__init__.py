@@ -69,9 +69,10 @@ def run(s: dict[str, Any], log: Callable[[str], None] = print) -> dict[str, Any]
     setup["wall_time_s"] = time.time() - t0
     # <preset>-<device>.json for float32 (the name in ../shared/INTERFACE.md), -bf16 appended otherwise
     stem = f"{s['preset']}-{s['device']}" + ("" if s["dtype"] == "float32" else f"-{s['dtype']}")
-    j, m = write(result, Path(s["out"]), stem)
+    md = markdown(result)
+    j, m = write(result, Path(s["out"]), stem, md)
     log("")
-    log(markdown(result))
+    log(md)
     log(f"wrote {j} and {m} ({setup['wall_time_s']:.0f} s)")
     return result
 

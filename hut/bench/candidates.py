@@ -24,10 +24,10 @@ import torch
 import torch.nn as nn
 
 from hut.methods.base import Method, build_method, prepare_model
+from hut.params import KIND_OF_FAMILY
 
 FLOOR = "floor"
 PAPER_TABLE = {"roberta_large": "table1", "gpt2_medium": "table3"}  # whose rows give a method's settings
-KIND = {"bert": "classification", "gpt2": "generation", "llama": "generation"}
 ALTERNATIVES = {"hut@folded": ("hut", "folded")}  # name -> (method, HutLinear path)
 
 
@@ -135,12 +135,12 @@ def build_base(model: str, layers: int | None, vocab: int | None, device: str, s
     cfg = model_config(model, layers, vocab)
     family = FAMILY_OF_MODEL_TYPE[str(cfg["arch"]["model_type"])]
     torch.manual_seed(seed)
-    lm = load_model(cfg, KIND[family], num_labels=2, pretrained=False, with_tokenizer=False)
+    lm = load_model(cfg, KIND_OF_FAMILY[family], num_labels=2, pretrained=False, with_tokenizer=False)
     base = lm.model.to(device)
     for p in base.parameters():
         p.requires_grad_(False)
     no_dropout(base)
-    return Base(model, base, family, tuple(lm.head_prefixes), KIND[family],
+    return Base(model, base, family, tuple(lm.head_prefixes), KIND_OF_FAMILY[family],
                 storages(list(base.parameters()) + list(base.buffers())))
 
 

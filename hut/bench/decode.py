@@ -17,6 +17,7 @@ decoding the 630 test MRs at the suite's measured rate.
 """
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import sys
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = OmegaConf.to_container(compose([
         "experiment=demo_e2e", "row=demo_e2e/hut", "task.num_beams=10", "task.length_penalty=0.9",
         "task.no_repeat_ngram_size=4", "task.max_new_tokens=64", f"trainer.eval_batch_size={s['batch']}",
-        f"data.dir={data_dir}", f"data.max_eval_samples={s['mrs']}", "trainer.batch_size=4"]), resolve=True)
+        f"data.dir={data_dir}", f"data.max_eval_samples={s['mrs']}"]), resolve=True)
     loaded = load_model(cfg["model"], "generation")
     model = prepare_model(loaded.model, build_method(cfg["method"]), loaded.family, ()).eval()
     task = build_task(cfg, loaded.tokenizer)
@@ -60,10 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             for mr in mrs:
                 enc = tok(task._prompt(mr), return_tensors="pt", add_special_tokens=False)
-                gen = model.generate(**enc, num_beams=t["num_beams"], length_penalty=t["length_penalty"],
-                                     no_repeat_ngram_size=t["no_repeat_ngram_size"], max_new_tokens=t["max_new_tokens"],
-                                     early_stopping=True, do_sample=False, eos_token_id=tok.eos_token_id,
-                                     pad_token_id=tok.pad_token_id)
+                gen = model.generate(**enc, **task.generate_kwargs())  # the same settings, one MR per call
                 outs.append(first_line(tok.decode(gen[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)))
         return outs
 
@@ -86,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     steps = []
     for k in range(6):
-        batch = train_task.collate(pairs[4 * k: 4 * k + TABLE7_BATCH])
+        batch = train_task.collate(pairs[TABLE7_BATCH * k: TABLE7_BATCH * (k + 1)])
         c0 = time.process_time()
         train_task.loss(model, batch).backward()
         opt.step()
@@ -94,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         steps.append(time.process_time() - c0)
     step_s = statistics.median(steps[1:])
     decode_mr_s = statistics.median(runs["suite"]) / len(mrs)
-    epoch_train = (E2E_TRAIN_PAIRS // TABLE7_BATCH + 1) * step_s
+    epoch_train = math.ceil(E2E_TRAIN_PAIRS / TABLE7_BATCH) * step_s
     epoch_decode = E2E_TEST_MRS * decode_mr_s
     share = epoch_decode / (epoch_train + epoch_decode)
     result = {"setup": {**s, "command": " ".join(["python -m hut.bench.decode", *argv]),
@@ -114,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
           + f"\nSuite (batches of {s['batch']}) / plain generate per MR: **{ratio.text() if ratio else '-'}**; "
           f"identical outputs: {same} of {len(mrs)}.\n\nShare of an E2E epoch spent decoding (extrapolated from the "
           f"measured rates, not run): {share:.1%} (training {epoch_train / 3600:.1f} h = "
-          f"{E2E_TRAIN_PAIRS // TABLE7_BATCH + 1:,} steps x {step_s:.3f} s; decoding {epoch_decode / 3600:.2f} h = "
+          f"{math.ceil(E2E_TRAIN_PAIRS / TABLE7_BATCH):,} steps x {step_s:.3f} s; decoding {epoch_decode / 3600:.2f} h = "
           f"{E2E_TEST_MRS} MRs x {decode_mr_s:.2f} s) on this CPU thread.\n")
     write(result, Path(s["out"]), "decode-cpu", md)
     print(md)

@@ -35,7 +35,8 @@ def autocast(device: str, dtype: str):
     return nullcontext()
 
 
-def train_step(c: C.Candidate, batch: Mapping[str, torch.Tensor], device: str, dtype: str) -> None:
+def train_step(c: C.Candidate, batch: Mapping[str, torch.Tensor], device: str, dtype: str) -> torch.Tensor:
+    """One forward, backward and optimiser step; the (detached) loss."""
     with autocast(device, dtype):
         loss = c.model(**batch).loss
     loss.backward()
@@ -44,6 +45,7 @@ def train_step(c: C.Candidate, batch: Mapping[str, torch.Tensor], device: str, d
         c.optimizer.zero_grad(set_to_none=True)
     else:  # a headless frozen decoder: nothing to update
         c.model.zero_grad(set_to_none=True)
+    return loss.detach()
 
 
 class SavedTensorCounter:
@@ -107,8 +109,7 @@ def bench_model(model: str, s: Mapping[str, Any], log: Callable[[str], None]) ->
     t0 = time.time()
     base = C.build_base(model, s["layers"], s.get("vocab"), device, s["seed"])
     batch = C.make_batch(base, s["batch"], s["seq"], device, s["seed"])
-    cfg = base.model.config
-    depth = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer")
+    depth = base.model.config.num_hidden_layers  # GPT-2's config maps it to n_layer
     log(f"[{model}] {depth} layers, batch {s['batch']} x {s['seq']}, {dtype}, built in {time.time() - t0:.1f} s")
     cands, failed = [], {}
     for name in C.candidate_names(s["methods"]):
@@ -170,7 +171,7 @@ def bench_model(model: str, s: Mapping[str, Any], log: Callable[[str], None]) ->
     except Exception as e:  # noqa: BLE001
         inference = {"error": f"{type(e).__name__}: {e}"}
     return {"setup": {"model": model, "layers": int(depth), "batch": int(s["batch"]), "seq": int(s["seq"]),
-                      "dtype": dtype, "vocab": int(cfg.vocab_size), "total_params": sum(p.numel() for p in base.model.parameters())},
+                      "dtype": dtype, "vocab": int(base.model.config.vocab_size), "total_params": sum(p.numel() for p in base.model.parameters())},
             "rows": rows, "inference": inference, "failed": failed,
             "repeatable": _repeatable(rows) if len(repeats) > 1 else None}
 

@@ -37,7 +37,7 @@ def lr_and_wd(method: str, model: str) -> tuple[float, float]:
 def train(method: str, dtype: str, s: dict[str, Any], base, data: torch.Tensor) -> dict[str, Any]:
     from hut.bench import candidates as C
     from hut.bench.measure import Timer
-    from hut.bench.steps import autocast
+    from hut.bench.steps import train_step
 
     torch.manual_seed(s["seed"])
     c = C.build_candidate(method, base)
@@ -52,17 +52,9 @@ def train(method: str, dtype: str, s: dict[str, Any], base, data: torch.Tensor) 
     for _ in range(int(s["steps"])):
         ids = data[torch.randint(0, data.shape[0], (int(s["batch"]),), generator=g)].to(device)
         batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
-        box: dict[str, float] = {}
-
-        def step():
-            with autocast(device, dtype):
-                box["loss"] = c.model(**batch).loss
-            box["loss"].backward()
-            c.optimizer.step()
-            c.optimizer.zero_grad(set_to_none=True)
-
-        cpu, _ = timer(step)
-        losses.append(float(box["loss"].detach()))
+        box: dict[str, torch.Tensor] = {}
+        cpu, _ = timer(lambda: box.update(loss=train_step(c, batch, device, dtype)))
+        losses.append(float(box["loss"]))
         times.append(cpu)
     if not all(math.isfinite(x) for x in losses):
         raise SystemExit(f"hut.bench.train_check: {method} {dtype}: a loss is not finite: {losses}")
@@ -115,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     by = {(r["method"], r["dtype"]): r for r in runs}
     ratio = {m: by[(m, "bf16")]["drop"] / by[(m, "float32")]["drop"] if by[(m, "float32")]["drop"] > 0 else None
              for m in s["methods"]}
-    depth = getattr(base.model.config, "num_hidden_layers", None) or base.model.config.n_layer
+    depth = base.model.config.num_hidden_layers  # GPT-2's config maps it to n_layer
     setup = {**s, "layers": int(depth), "command": " ".join(["python -m hut.bench.train_check", *argv]),
              "versions": versions(("torch", "transformers", "peft")),
              "gpu": torch.cuda.get_device_name(0) if s["device"] == "cuda" else None}

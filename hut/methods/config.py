@@ -7,11 +7,12 @@ overrides) into that dataclass and refuses, with one line naming the key and the
 
 * a key the method does not have (a typo would otherwise fall back to the default without a word);
 * a value of the wrong type (``r: 2.5``, ``memory_efficient: "yes"``; a bool is never an int);
-* an integer or float under its minimum (``r: 0``), a string outside its choices;
+* an integer or float under its minimum (``r: 0``) or not below its bound (``dropout: 1``), a string
+  outside its choices;
 * an empty or unknown target list (``targets``, checked by :func:`hut.methods.targets.normalize_target_names`).
 
 Defaults live in the dataclass and in ``configs/method/<name>.yaml`` alike; the yaml files set every
-key explicitly (``tests/test_configs.py`` holds them equal), so the paper's settings never come from
+key explicitly (``tests/test_configs.py`` holds keys and values equal), so the paper's settings never come from
 a silent default.
 """
 from __future__ import annotations
@@ -26,10 +27,10 @@ from hut.methods.targets import normalize_target_names
 C = TypeVar("C", bound="MethodConfig")
 
 
-def option(default: Any, *, minimum: float | None = None, choices: Sequence[str] | None = None,
-           exclusive_minimum: bool = False) -> Any:
-    """A config field with its validation rule (``minimum``: inclusive unless ``exclusive_minimum``)."""
-    meta = {"minimum": minimum, "choices": tuple(choices) if choices else None, "exclusive": exclusive_minimum}
+def option(default: Any, *, minimum: float | None = None, below: float | None = None,
+           choices: Sequence[str] | None = None) -> Any:
+    """A config field with its validation rule: ``minimum`` (inclusive), ``below`` (an exclusive maximum)."""
+    meta = {"minimum": minimum, "below": below, "choices": tuple(choices) if choices else None}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -54,8 +55,6 @@ class MethodConfig:
         values = {k: _check(method, k, v, hints[k], fields[k].metadata) for k, v in cfg.items()}
         return cls(**values)
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def _check(method: str, key: str, v: Any, hint: Any, meta: Mapping[str, Any]) -> Any:
@@ -88,12 +87,13 @@ def _check(method: str, key: str, v: Any, hint: Any, meta: Mapping[str, Any]) ->
             raise ValueError(f"unknown {key} {v!r} for method '{method}' ({where}); choose one of "
                              f"{', '.join(choices)}")
         return v
-    lo = meta.get("minimum")
-    if lo is not None and (v <= lo if meta.get("exclusive") else v < lo):
+    lo, hi = meta.get("minimum"), meta.get("below")
+    if lo is not None and v < lo:
         if base is int and lo == 1:
             raise ValueError(f"{where} must be a positive integer for method '{method}' (got {v!r})")
-        op = ">" if meta.get("exclusive") else ">="
-        raise ValueError(f"{where} must be {op} {lo:g} for method '{method}' (got {v!r})")
+        raise ValueError(f"{where} must be >= {lo:g} for method '{method}' (got {v!r})")
+    if hi is not None and not v < hi:
+        raise ValueError(f"{where} must be < {hi:g} for method '{method}' (got {v!r})")
     return v
 
 

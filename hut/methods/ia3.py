@@ -9,7 +9,8 @@ Why this is not peft's IA3 layer: peft multiplies the base layer's output, which
 autocast is already rounded to the low dtype, by the vector. A vector entry that moves by less than
 half a bf16 step (2^-9 relative) then rounds back to the same output: with every vector at 1.001,
 peft's IA3 on a small RoBERTa gave a bf16 output change of 0.000 of the float32 one
-(``tests/test_mixed_precision.py`` measures that share for every method). IA3 is HUT with a single
+(``python -m hut.precision`` on the code before commit b1c658b, which moved IA3 here;
+``tests/test_mixed_precision.py`` now requires 0.7-1.3 of it for every method). IA3 is HUT with a single
 vector: an output scale ``s`` (a = 1, t = 0, the frozen bias scaled with the output, HUT's
 ``bias_mode: scale``) or, for ``ffn_out``, an input scale ``a``. So it runs on HUT's layer
 (:class:`hut.methods.hut.HutLinear`), which folds the scales into the float32 weight before its one

@@ -31,7 +31,7 @@ from hut.methods.targets import fused_slices, in_out, linear_kind, output_blocks
 class LoraConfig(MethodConfig):
     r: int = option(8, minimum=1)  # LoRA's rank (RoBERTa-large GLUE: 8; GPT-2 medium E2E: 4)
     alpha: float = option(16.0, minimum=0.0)  # scaling alpha / r
-    dropout: float = option(0.0, minimum=0.0)  # on the LoRA branch's input; must be < 1
+    dropout: float = option(0.1, minimum=0.0, below=1.0)  # on the LoRA branch's input
     targets: list[str] = option(["q", "v"])
 
 
@@ -107,8 +107,6 @@ class LoraMethod(Method):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        if not self.config.dropout < 1.0:
-            raise ValueError(f"method.dropout must be in [0, 1) for method 'lora' (got {self.config.dropout!r})")
         self.r, self.alpha, self.dropout = self.config.r, self.config.alpha, self.config.dropout
 
     def apply(self, model: nn.Module, family: str) -> nn.Module:

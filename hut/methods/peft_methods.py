@@ -67,7 +67,7 @@ class VeraConfig(MethodConfig):
     r: int = option(256, minimum=1)  # VeRA paper, RoBERTa-large GLUE
     targets: list[str] = option(["q", "v"])
     d_initial: float = option(0.1)  # initial value of Λ_d
-    dropout: float = option(0.0, minimum=0.0)
+    dropout: float = option(0.0, minimum=0.0, below=1.0)
     projection_prng_key: int = option(0, minimum=0)  # seed of the shared random A, B
 
 

@@ -31,7 +31,6 @@ from hut.tables.render import Table
 class TableSpec:
     key: str
     build: Callable[[Context], Table]
-    reads: str | None  # whose experiment's records it reads (None: no records)
 
 
 TABLES: Registry[TableSpec] = Registry("table")
@@ -44,12 +43,9 @@ def _register() -> None:
     from hut.tables.table2_flops import build_table2
     from hut.tables.table3_e2e import build_table3
 
-    for spec in (TableSpec("table1", build_table1, "table1"),
-                 TableSpec("table2", build_table2, None),
-                 TableSpec("table3", build_table3, "table3"),
-                 TableSpec("table4", build_table4, "table4"),
-                 TableSpec("table5", build_table5, "table5"),
-                 TableSpec("cost", build_cost, None)):
+    for spec in (TableSpec("table1", build_table1), TableSpec("table2", build_table2),
+                 TableSpec("table3", build_table3), TableSpec("table4", build_table4),
+                 TableSpec("table5", build_table5), TableSpec("cost", build_cost)):
         TABLES.add(spec.key, spec)
 
 

@@ -36,7 +36,6 @@ class Layout:
     rows: tuple[ExpectedRow, ...] = ()
     seeds: tuple[int, ...] | None = None
     cells: tuple[tuple[tuple[str, ...], int | None], ...] = ()  # tables 4/5: (targets, r)
-    models: tuple[str, ...] = ()
     paper_rows: dict[RowKey, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -77,7 +76,6 @@ def layout(table: str, experiment: str) -> Layout:
             c = (order_targets(cfg["method"].get("targets") or ()), cfg["method"].get("r"))
             if c not in cells:
                 cells.append(c)
-    lay = Layout(table, experiment, files, tuple(tasks), tuple(rows), tuple(seeds), tuple(cells),
-                 tuple(dict.fromkeys(r.key[2] for r in rows)))
+    lay = Layout(table, experiment, files, tuple(tasks), tuple(rows), tuple(seeds), tuple(cells))
     lay.paper_rows = {r.key: r.paper_row for r in rows if r.paper_row}
     return lay

@@ -41,8 +41,8 @@ and v adapted (0.57 and 1.7 ms on one CPU core; ``python scripts/fold_cost.py --
 finds torch.compile of the fold no better: 2.5x and 7.2x), while the forward needs
 no per-token work at all beyond the frozen ``addmm``. The alternative (scale the activations in
 float32, round, matmul, scale the output in float32, round) keeps per-token elementwise work in mixed
-dtypes, which CPU PyTorch runs on a slow scalar path (``addcmul`` of bf16 by float32 into bf16: 13.9
-ms against 0.69 ms in pure bf16 at 4096×1024), and it still rounds v before s is applied.
+dtypes, which CPU PyTorch runs on a slow path (the ``naive`` candidate of scripts/fold_cost.py is one
+such op: 36x a plain cast), and it still rounds v before s is applied.
 
 Backward needs no unscaled weight: ``gx_b = g_b·W'_bᵀ`` is the input gradient of the block (one
 matmul, as the frozen layer's backward), ``∂a = Σ_n x_low ⊙ gx_b / a`` and

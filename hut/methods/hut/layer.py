@@ -155,10 +155,11 @@ class HutLinear(nn.Module):
         self.bias_mode = bias_mode
         self.memory_efficient = memory_efficient
         # "auto": scaled activations in full precision, the folded weight under autocast (the
-        # fastest exact pair measured: README "Cost benchmark"); "folded": the folded weight always.
+        # fastest exact pair measured: README "Performance"); "folded": the folded weight always.
         self.path = "auto"
-        self._check_key: Any = None
-        self._check_val: tuple[bool, bool] = (False, True)
+        # dtype -> (the factors' versions when checked, (save_v, fold_ok)); one entry per dtype, so the
+        # fallback path (checked in the low dtype and in the weight's) does not evict its own result
+        self._checked: dict[torch.dtype, tuple[Any, tuple[bool, bool]]] = {}
 
     @property
     def factors(self) -> nn.ModuleDict:
@@ -189,16 +190,16 @@ class HutLinear(nn.Module):
         rounding). ``fold_ok``: no such s and no zero in a (FoldedWeight divides by a and s).
         On CUDA this is one host sync per layer and optimiser step.
         """
-        key = (dtype, tuple((p._version, p.data_ptr()) for p in self.factors.parameters()))
-        if key != self._check_key:
+        key = tuple((p._version, p.data_ptr()) for p in self.factors.parameters())
+        hit = self._checked.get(dtype)
+        if hit is None or hit[0] != key:
             tol = math.sqrt(torch.finfo(dtype).eps)
             with torch.no_grad():
                 small_s = torch.stack([s.abs().amin() for s in vecs[1::3]]).amin() < tol
                 zero_a = torch.stack([(a == 0).any() for a in vecs[0::3]]).any()
-                small_s, zero_a = bool(small_s), bool(zero_a)
-            self._check_val = (small_s, not (small_s or zero_a))
-            self._check_key = key
-        return self._check_val
+                small_s, zero_a = torch.stack([small_s, zero_a]).tolist()  # the one host sync
+            hit = self._checked[dtype] = (key, (small_s, not (small_s or zero_a)))
+        return hit[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         W = self.weight_io()
