@@ -1,0 +1,94 @@
+"""The task interface and registry: what the trainer asks of every task.
+
+A task turns data into batches, a loss and dev metrics (:class:`Task`); :data:`TASKS` maps a
+name to its class and refuses duplicates. The tasks themselves live beside this module, one per
+file (``glue``, ``e2e``, ...).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from hut.registry import Registry
+
+TASKS: Registry[type["Task"]] = Registry("task")
+
+
+class Task:
+    name: str
+    label: str  # how tables name the task
+    kind: str  # classification | regression | generation
+    num_labels: int = 1
+    best_metric: str = "score"  # the dev metric that selects the best epoch (higher is better)
+    metric_label: str = "score"  # how tables name best_metric (GLUE: the paper's metric of the task)
+
+    def __init__(self, cfg: Mapping[str, Any], tokenizer):
+        self.cfg = cfg
+        self.tok = tokenizer
+        data = cfg["data"]
+        self.source = data["source"]
+        self.data_dir = data.get("dir")
+        if self.source == "local" and not self.data_dir:
+            raise FileNotFoundError(
+                "data.dir is not set: point the environment variable HUT_DATA (or data.dir=...) at a "
+                "directory in the GLUE/E2E layout (see README 'Data'), or use data.source=hub"
+            )
+
+    def train_dataset(self) -> list[dict]:
+        raise NotImplementedError
+
+    def collate(self, batch: list[dict]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def loss(self, model, batch) -> torch.Tensor:
+        return model(**batch).loss
+
+    def evaluate(self, model, accelerator, run_dir: Path) -> dict[str, float]:
+        raise NotImplementedError
+
+    def eval_subset(self) -> dict[str, Any] | None:
+        """Which items :meth:`evaluate` scores, for the run record; None when the task cannot say.
+
+        The tasks that can say return :meth:`_eval_subset_of`'s dict: ``split``, ``unit`` (what an
+        item is), ``n_scored`` of ``n_total``, ``max_eval_samples`` and ``subset_seed`` as
+        configured, and ``indices``: the 0-based positions of the scored items in file order, or
+        None when the whole split is scored.
+        """
+        return None
+
+    def _eval_subset_of(self, split: str, unit: str, n_total: int) -> dict[str, Any]:
+        """:meth:`eval_subset` for a split of ``n_total`` items subsampled the suite's way
+        (:func:`hut.data.glue.subsample`, ``data.max_eval_samples`` seeded by ``data.subset_seed``)."""
+        from hut.data.glue import subsample
+
+        d = self.cfg["data"]
+        max_samples, seed = d.get("max_eval_samples"), int(d.get("subset_seed", 0))
+        indices = subsample(range(n_total), max_samples, seed)
+        return {"split": split, "unit": unit, "n_scored": len(indices), "n_total": n_total,
+                "max_eval_samples": None if max_samples is None else int(max_samples),
+                "subset_seed": seed, "indices": None if len(indices) == n_total else indices}
+
+
+def build_task(cfg: Mapping[str, Any], tokenizer) -> Task:
+    name = cfg["task"]["name"]
+    try:
+        cls = TASKS.get(name)
+    except KeyError as e:
+        raise ValueError(e.args[0]) from None
+    return cls(cfg, tokenizer)
+
+
+def task_info(name: str) -> tuple[str, int]:
+    """(kind, num_labels) of a task without building it (the model depends on it)."""
+    try:
+        cls = TASKS.get(name)
+    except KeyError as e:
+        raise ValueError(e.args[0]) from None
+    return cls.kind, cls.num_labels
+
+
+def cache_dir(cfg) -> str:
+    return cfg["data"].get("cache_dir") or os.environ.get("HUT_CACHE") or str(Path.home() / ".cache" / "hut")

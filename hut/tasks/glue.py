@@ -1,0 +1,104 @@
+"""GLUE tasks: sequence classification / regression, one task class per :class:`GlueTaskSpec`."""
+from __future__ import annotations
+
+import os
+
+import torch
+from tqdm.auto import tqdm
+
+from hut import faults
+from hut.tasks.base import TASKS, Task, cache_dir
+
+
+class GlueTask(Task):
+    def _load(self, split: str, max_samples):
+        from hut.data.glue import load_glue
+
+        return load_glue(self.name, split, source=self.source, data_dir=self.data_dir,
+                         max_samples=max_samples, seed=int(self.cfg["data"].get("subset_seed", 0)))
+
+    def _tokenize(self, split: str, max_samples) -> list[dict]:
+        from hut.data.cache import tokenize_glue
+
+        examples = self._load(split, max_samples)
+        self.labels_of = getattr(self, "labels_of", {})
+        enc = tokenize_glue(
+            examples, self.tok, int(self.cfg["trainer"]["max_length"]),
+            cache_dir=os.path.join(cache_dir(self.cfg), "tokenized"),
+            key_parts=(self.name, split, self.source, str(self.data_dir), max_samples,
+                       self.cfg["data"].get("subset_seed", 0)),
+        )
+        return enc
+
+    def train_dataset(self):
+        d = self.cfg["data"]
+        return self._tokenize(d.get("train_split", "train"), d.get("max_train_samples"))
+
+    def collate(self, batch):
+        feats = [{k: v for k, v in ex.items() if k != "label"} for ex in batch]
+        out = self.tok.pad(feats, return_tensors="pt")
+        dtype = torch.float if self.kind == "regression" else torch.long
+        out["labels"] = torch.tensor([ex["label"] for ex in batch], dtype=dtype)
+        return dict(out)
+
+    def eval_subset(self):
+        split = self.cfg["data"].get("eval_split", "dev")
+        return self._eval_subset_of(split, "example", len(self._load(split, None)))
+
+    @torch.no_grad()
+    def evaluate(self, model, accelerator, run_dir):
+        from hut.metrics.glue import glue_metrics
+
+        d = self.cfg["data"]
+        if not hasattr(self, "_eval"):
+            self._eval = self._tokenize(d.get("eval_split", "dev"), d.get("max_eval_samples"))
+        bs = int(self.cfg["trainer"].get("eval_batch_size") or 32)
+        model.eval()
+        # Batches of similar length pad less (same predictions: padding is masked); the metrics see
+        # the examples in file order again.
+        order = sorted(range(len(self._eval)), key=lambda i: len(self._eval[i]["input_ids"]))
+        preds, labels = [], []
+        batches = range(0, len(order), bs)
+        for i in tqdm(batches, desc="eval", leave=False, disable=not accelerator.is_main_process):
+            batch = self.collate([self._eval[j] for j in order[i : i + bs]])
+            y = batch.pop("labels")
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            logits = model(**batch).logits.float().cpu()
+            preds.append(logits[:, 0] if self.kind == "regression" else logits.argmax(-1))
+            labels.append(y)
+            faults.point("eval")
+        model.train()
+        back = torch.empty(len(order), dtype=torch.long)
+        back[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        p, y = torch.cat(preds)[back], torch.cat(labels)[back]
+        return glue_metrics(self.name, p.numpy(), y.numpy())
+
+
+def register_glue_task(spec) -> type[Task]:
+    """Register a GLUE-like task from its :class:`hut.data.glue.GlueTaskSpec` (added to GLUE_TASKS).
+
+    Adding such a task is its spec, this one call and its ``configs/task/<name>.yaml``: loaders,
+    metrics, the trainer and Table 1's column follow from the spec.
+    """
+    from hut.data.glue import GLUE_TASKS
+    from hut.metrics.glue import METRIC_LABELS
+
+    if spec.name in GLUE_TASKS and GLUE_TASKS[spec.name] is not spec:
+        raise ValueError(f"duplicate GLUE task name '{spec.name}'")
+    GLUE_TASKS[spec.name] = spec
+    cls = type(f"Glue_{spec.name}", (GlueTask,), {
+        "name": spec.name, "label": spec.label, "kind": spec.kind, "num_labels": spec.num_labels,
+        "metric_label": METRIC_LABELS.get(spec.metric, spec.metric),
+    })
+    TASKS.add(spec.name, cls)
+    return cls
+
+
+def _register_glue():
+    from hut.data.glue import GLUE_TASKS
+
+    for spec in list(GLUE_TASKS.values()):
+        register_glue_task(spec)
+
+
+_register_glue()
