@@ -113,16 +113,23 @@ def override_variant(container: Mapping[str, Any], overrides: Sequence[str]) -> 
     return {k: mine for k, (mine, _) in diff.items()} or None
 
 
+def variant_label(variant: Mapping[str, Any] | None, sep: str = ",") -> str | None:
+    """An override variant in full, ``key=value`` joined by ``sep`` in key order (tables name rows by it)."""
+    if not variant:
+        return None
+    return sep.join(f"{k}={json.dumps(v, separators=(',', ':')) if not isinstance(v, str) else v}"
+                    for k, v in sorted(variant.items()))
+
+
 def variant_folder(variant: Mapping[str, Any] | None, max_len: int = 80) -> str | None:
     """A readable folder name for an override variant: ``trainer.lr=0.0003,trainer.epochs=3``.
 
     Longer than ``max_len``: its start and a digest of the whole (so two variants never share one).
+    A folder name only: tables label a variant's row with :func:`variant_label`, never cut.
     """
     if not variant:
         return None
-    text = ",".join(f"{k}={json.dumps(v, separators=(',', ':')) if not isinstance(v, str) else v}"
-                    for k, v in sorted(variant.items()))
-    text = text.replace("/", "_").replace(" ", "")
+    text = variant_label(variant).replace("/", "_").replace(" ", "")
     if len(text) <= max_len:
         return text
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
