@@ -49,7 +49,8 @@ def test_activations_scale_from_the_measured_points_to_batch_and_depth():
     from hut.models import load_model
 
     torch.manual_seed(0)
-    lm = load_model(mcfg, "classification", num_labels=2, pretrained=False, with_tokenizer=False)
+    same = {**mcfg, "arch": {**mcfg["arch"], **dict.fromkeys(memory.ATTENTION_DROPOUT, 0.0)}}
+    lm = load_model(same, "classification", num_labels=2, pretrained=False, with_tokenizer=False)
     model = prepare_model(lm.model, build_method(method), lm.family, lm.head_prefixes).train()
     ids = torch.full((2, 48), 5, dtype=torch.long)
     seen, weights = {}, {p.untyped_storage().data_ptr() for p in model.parameters()}

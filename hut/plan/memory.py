@@ -12,8 +12,10 @@
   a task's 1-3 labels differ by bytes; a decoder: the language-model loss), on the CPU, at the real width but 2 and 3 layers and
   batch 1 at three short lengths (:data:`SEQS`); storages are counted once and parameters not at all.
   What one layer adds and what the rest costs are each fitted exactly by a quadratic in the length
-  and evaluated at the run's depth, batch and length. The CPU kernels keep attention's
-  ``length²`` probabilities where a GPU's fused attention keeps ``O(length)``: an upper bound there.
+  and evaluated at the run's depth, batch and length. Attention dropout is off in the measured
+  copies (:data:`ATTENTION_DROPOUT`): with it the CPU falls back to an unfused kernel that keeps the
+  ``length²`` probabilities, which a GPU's fused kernels do not keep. A GPU run that falls back to
+  the unfused ("math") kernel needs more.
 
 Not counted: the CUDA context and workspaces (the plan keeps ``headroom_gib`` of hardware.yaml free)
 and the transient buffers of the backward pass. Results are cached on disk like FLOPs counts.
@@ -38,6 +40,11 @@ from hut.params import KIND_OF_FAMILY
 
 SEQS = (16, 32, 64)  # the short lengths measured (exact quadratic fit through three points)
 LAYERS = (2, 3)  # two depths: what one more layer adds (2, not 1: ft_top2 trains the top two layers)
+#: attention-dropout keys of Hugging Face configs (BERT/RoBERTa, GPT-2, Llama): set to 0 in the measured
+#: copies so that the CPU takes its fused attention kernel, which keeps O(length) per head as a GPU's
+#: fused kernels (flash / memory-efficient, dropout fused, no mask kept) do; the CPU's unfused path
+#: keeps the length² probabilities and its dropout mask, 4x more at 16 × 512 for RoBERTa-large (measured).
+ATTENTION_DROPOUT = ("attention_probs_dropout_prob", "attn_pdrop", "attention_dropout")
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -80,7 +87,7 @@ def _measure(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any], precis
     out = {}
     for layers in LAYERS:
         cfg = copy.deepcopy(dict(model_cfg))
-        cfg["arch"] = {**cfg["arch"], flops._layer_key(cfg["arch"]): layers}
+        cfg["arch"] = {**cfg["arch"], flops._layer_key(cfg["arch"]): layers, **dict.fromkeys(ATTENTION_DROPOUT, 0.0)}
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.manual_seed(0)

@@ -62,6 +62,9 @@ def render(experiment: str, g: dict, lines: Sequence[Line], downloads: Sequence[
     for ln in misfits:
         log(f"does not fit a {g['kind']} ({free:.0f} GiB usable): {ln.label}: est. {_gib(ln.memory['total'])} GiB; "
             f"set {ln.fix}")
+    if misfits:
+        log("  (batch_size and grad_accum are part of a run's identity: runs with these overrides are an override "
+            "variant, a row of their own in the tables, not the paper row)")
     notes = sorted({n for ln in lines for n in ln.notes})
     for n in notes:
         log(f"note: {n}")
