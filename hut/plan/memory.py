@@ -43,7 +43,7 @@ LAYERS = (2, 3)  # two depths: what one more layer adds (2, not 1: ft_top2 train
 #: attention-dropout keys of Hugging Face configs (BERT/RoBERTa, GPT-2, Llama): set to 0 in the measured
 #: copies so that the CPU takes its fused attention kernel, which keeps O(length) per head as a GPU's
 #: fused kernels (flash / memory-efficient, dropout fused, no mask kept) do; the CPU's unfused path
-#: keeps the length² probabilities and its dropout mask, 4x more at 16 × 512 for RoBERTa-large (measured).
+#: keeps the length² probabilities and its dropout mask.
 ATTENTION_DROPOUT = ("attention_probs_dropout_prob", "attn_pdrop", "attention_dropout")
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
