@@ -13,7 +13,9 @@ Keys (``configs/cli/aggregate.yaml``, composed like every entry point's argument
 This module is the command only: it builds each entry of :data:`hut.tables.TABLES` that was asked
 for, writes ``<out_dir>/tables/<key>.{md,tex,csv}`` and Figure 3, and reports what is missing.
 Records are grouped by what the *record* says, never by its path (``hut.tables.runs``); rebuilding
-from the same records gives byte-identical files.
+from the same records gives byte-identical files. The console counts *runs* against each sweep's
+cells × its own seeds (Table 1: 270, Table 3: 30, Table 4: 80, Table 5: 150); override variants
+and rows outside the sweep are counted apart. A ``results_dir`` that does not exist is an error.
 """
 from __future__ import annotations
 
