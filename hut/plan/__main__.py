@@ -8,6 +8,7 @@ import sys
 from typing import Sequence
 
 from hut.config import cli_options
+from hut.experiments import experiment_file
 from hut.plan.estimate import downloads, gpu, plan_lines
 from hut.plan.report import render
 
@@ -23,7 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     o = cli_options(argv, "plan", "hut.plan", USAGE)
     if not isinstance(o["cluster"], bool) or not isinstance(o["gpus"], int) or o["gpus"] < 1:
         raise SystemExit(f"hut.plan: cluster= takes true or false and gpus= a positive integer\n{USAGE}")
+    if o["experiment"] in (None, "???"):
+        raise SystemExit(f"hut.plan: experiment= is required (an experiment of configs/experiment, e.g. table1)\n{USAGE}")
     try:
+        experiment_file(str(o["experiment"]))
         g = gpu(str(o["gpu"]))
         print(f"[plan] composing every cell of experiment {o['experiment']} and counting each method's FLOPs "
               f"and activations (cached by config after the first call) ...", flush=True)
