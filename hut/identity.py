@@ -36,6 +36,7 @@ EXCLUDED: dict[str, str] = {
     "data.source": "where the same data is read from (hub and local layouts give identical examples)",
     "data.dir": "where the local copy of the data lies",
     "data.cache_dir": "where tokenised data is cached",
+    "model.local_dir": "where the weights lie; what they are (their SHA-256) is in the fingerprint",
     "table": "which table an experiment feeds (hut.tables)",
     "paper_row": "which paper row a run reproduces (labels; its settings are in trainer/method/task)",
     "method.label": "how tables name the method",
@@ -65,9 +66,14 @@ def result_config(container: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in sorted(flatten(container).items()) if not _excluded(k)}
 
 
-def fingerprint(container: Mapping[str, Any]) -> str:
-    """16 hex digits of the SHA-256 of :func:`result_config` as canonical JSON."""
-    text = json.dumps(result_config(container), sort_keys=True, default=str, separators=(",", ":"))
+def fingerprint(container: Mapping[str, Any], weights: str | None = None) -> str:
+    """16 hex digits of the SHA-256 of :func:`result_config` as canonical JSON, with ``weights``: the
+    SHA-256 of the pretrained weights the run loads (``hut.models.weights_identity``), so runs of
+    different weights never share a fingerprint, and a local copy equal to the hub's shares the hub's."""
+    rc = result_config(container)
+    if weights:
+        rc["model.weights_sha256"] = weights
+    text = json.dumps(rc, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -64,7 +64,7 @@ def test_export_merged_loads_in_stock_transformers(tmp_path, tiny_model, name, c
     lm, method, model = _trained(tiny_model, name, cfg)
     ids = _ids(3)
     expected = model(ids).logits.detach()
-    out = export_merged(model, method, tmp_path / "merged")
+    out = export_merged(model, method, tmp_path / "merged", None)
     # the training model is left as it was (export works on a copy)
     assert any(isinstance(m, HutLinear) for m in model.modules()) == cfg["name"].startswith("hut")
     auto = AutoModelForCausalLM if name == "tiny_gpt2" else AutoModelForSequenceClassification
@@ -82,7 +82,7 @@ def test_export_refuses_unmergeable(tmp_path, tiny_model):
 
     lm = tiny_model("tiny_roberta")
     with pytest.raises(NotImplementedError):
-        export_merged(lm.model, NoMerge(), tmp_path / "x")
+        export_merged(lm.model, NoMerge(), tmp_path / "x", None)
 
 
 def test_export_llama_bias_free_projections(tmp_path):
@@ -104,7 +104,7 @@ def test_export_llama_bias_free_projections(tmp_path):
                 p.add_(torch.randn_like(p) * 0.1)
     ids = _ids()
     expected = model(ids).logits.detach()
-    out = export_merged(model, method, tmp_path / "llama")
+    out = export_merged(model, method, tmp_path / "llama", None)
     loaded = AutoModelForCausalLM.from_pretrained(str(out)).eval()
     assert loaded.config.attention_bias and loaded.config.mlp_bias
     assert torch.allclose(loaded(ids).logits, expected, atol=1e-5)
