@@ -128,6 +128,12 @@ def variant_folder(variant: Mapping[str, Any] | None, max_len: int = 80) -> str 
         return None
     text = ",".join(f"{k}={json.dumps(v, separators=(',', ':')) if not isinstance(v, str) else v}"
                     for k, v in sorted(variant.items()))
+    return short_name(text, max_len)
+
+
+def short_name(text: str, max_len: int = 80) -> str:
+    """``text`` as one folder name: no ``/`` or spaces; longer than ``max_len``, its start and a digest
+    of the whole (so two names never share one)."""
     text = text.replace("/", "_").replace(" ", "")
     if len(text) <= max_len:
         return text

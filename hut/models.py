@@ -299,7 +299,9 @@ def build_config(model_cfg: Mapping[str, Any], kind: str = "classification", num
     return AutoConfig.for_model(model_type, **arch, **_task_kwargs(kind, num_labels))
 
 
-def load_tokenizer(model_cfg: Mapping[str, Any]):
+def load_tokenizer(model_cfg: Mapping[str, Any], folder: Path | None = None):
+    """The model's tokenizer; ``folder``: where :func:`load_model` found the weights (a hub model's
+    snapshot), else a hub model's tokenizer is fetched alone (no weights downloaded for it)."""
     from transformers import AutoTokenizer
 
     src = model_cfg["source"]
@@ -313,7 +315,7 @@ def load_tokenizer(model_cfg: Mapping[str, Any]):
     elif model_cfg.get("tokenizer_id"):
         tok = AutoTokenizer.from_pretrained(model_cfg["tokenizer_id"])
     else:
-        tok = AutoTokenizer.from_pretrained(str(weights_dir(model_cfg)))
+        tok = AutoTokenizer.from_pretrained(str(folder) if folder is not None else model_cfg["hf_id"])
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     if tok.eos_token is None:  # BERT WordPiece tokenizers (tiny_gpt2 borrows MiniLM's) have no EOS
@@ -329,7 +331,7 @@ def load_model(
     with_tokenizer: bool = True,
 ) -> LoadedModel:
     """Build the model for a task kind (classification | regression | generation)."""
-    auto = _auto_class(kind)
+    auto, src = _auto_class(kind), model_cfg["source"]
     folder = weights_dir(model_cfg) if pretrained else None
     if folder is None:
         model = auto.from_config(build_config(model_cfg, kind, num_labels))
@@ -344,7 +346,7 @@ def load_model(
     family = FAMILY_OF_MODEL_TYPE.get(model_type)
     if family is None:
         raise ValueError(f"model type '{model_type}' has no target family; known: {sorted(FAMILY_OF_MODEL_TYPE)}")
-    tok = load_tokenizer(model_cfg) if with_tokenizer else None
+    tok = load_tokenizer(model_cfg, folder if src == "hub" else None) if with_tokenizer else None
     if tok is not None and getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tok.pad_token_id
     heads = tuple(model_cfg.get("head_prefixes", ["classifier", "score"])) if kind != "generation" else ()

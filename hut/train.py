@@ -8,7 +8,6 @@ Errors in one job of a multirun are recorded (status failed) and the sweep goes 
 """
 from __future__ import annotations
 
-import errno
 import os
 import sys
 import traceback
@@ -16,12 +15,16 @@ import traceback
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from hut import experiments
+from hut import experiments, identity, records
 from hut.config import CONFIG_DIR, split_own
 from hut.runtime.console import quiet_libraries
 from hut.runtime.device import DeviceUnavailable
 
-DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+
+
+# configs/train.yaml names Hydra's own run folder by the command's overrides: ${hut_dirname:...} keeps
+# that name one path component of bounded length (hut.identity.short_name).
+OmegaConf.register_new_resolver("hut_dirname", lambda text: identity.short_name(str(text), 120), replace=True)
 
 
 def _validate(cfg: DictConfig) -> None:
@@ -145,7 +148,7 @@ def main(cfg: DictConfig):
             sys.exit(2)
         if isinstance(e, (ValueError, FileNotFoundError, PermissionError, KeyError)) and not _is_multirun():
             sys.exit(2)
-        if not (isinstance(e, OSError) and e.errno in DISK_ERRORS):  # a full disk: leave the files as they are
+        if not (isinstance(e, OSError) and e.errno in records.DISK_ERRORS):  # a full disk: leave the files as they are
             _record_crash(cfg, e, overrides)
         if not _is_multirun():
             sys.exit(1)

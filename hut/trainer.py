@@ -102,7 +102,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
             return _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_schedule_with_warmup,
                           device, weights)
         except Exception as e:
-            _record_failure(paths, container, fp, variant, e)
+            if not (isinstance(e, OSError) and e.errno in records.DISK_ERRORS):  # a full disk: files left as they are
+                _record_failure(paths, container, fp, variant, e)
             raise
     finally:
         lock.release()
@@ -122,7 +123,7 @@ def _record_failure(paths: records.RunPaths, container, fp: str, variant, err: B
     rec.pop("pid", None)
     try:
         records.write_json_atomic(paths.record, rec)
-    except OSError:  # a full disk: the error itself is what the user needs
+    except OSError:  # cannot write it either: the run's own error is what the user needs
         pass
 
 

@@ -126,3 +126,18 @@ def test_ansi_codes_are_taken_out_of_transformers_records_in_a_file(monkeypatch)
     handler = logging.getLogger("transformers").handlers[0]
     rec = logging.LogRecord("transformers.x", logging.WARNING, "f", 1, "\x1b[1mModel LOAD REPORT\x1b[0m from: %s", ("d",), None)
     assert all(f.filter(rec) for f in handler.filters) and rec.getMessage() == "Model LOAD REPORT from: d"
+
+
+def test_hydra_output_folder_is_keyed_by_every_override():
+    """Two runs that differ only in an override get their own .hydra/ folder; a long command line is one
+    folder name of bounded length (start + digest of the whole)."""
+    from omegaconf import OmegaConf
+
+    from hut.identity import short_name
+
+    hydra = OmegaConf.load(ROOT / "configs" / "train.yaml").hydra
+    for d in (hydra.run.dir, hydra.sweep.subdir):
+        assert "${hut_dirname:${hydra:job.override_dirname}}" in d
+    a = "experiment=debug,row=table1/hut,trainer.lr=0.1," + "x" * 200
+    b = a.replace("trainer.lr=0.1", "trainer.lr=0.2")
+    assert short_name(a, 120) != short_name(b, 120) and len(short_name(a, 120)) == 120 and "/" not in short_name(a, 120)

@@ -73,7 +73,7 @@ class RunProgress:
     def __init__(self, label: str, total: int, done: int, progress: bool, main: bool):
         self.label = label if len(label) <= LABEL_MAX else label[: LABEL_MAX - 1] + "…"
         self.total, self.main = total, main
-        self.bar = tqdm(total=total, initial=done, desc=self.label, unit="step", leave=False, dynamic_ncols=True,
+        self.bar = tqdm(total=total, initial=done, desc=self.label, leave=False, dynamic_ncols=True,
                         disable=bar_disable(progress, main))
         self.lines = bool(progress and main and self.bar.disable)  # no bar (a file): step lines instead
         self.t0, self.done0 = time.time(), done
