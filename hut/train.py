@@ -20,8 +20,6 @@ from hut.config import CONFIG_DIR, split_own
 from hut.runtime.console import quiet_libraries
 from hut.runtime.device import DeviceUnavailable
 
-
-
 # configs/train.yaml names Hydra's own run folder by the command's overrides: ${hut_dirname:...} keeps
 # that name one path component of bounded length (hut.identity.short_name).
 OmegaConf.register_new_resolver("hut_dirname", lambda text: identity.short_name(str(text), 120), replace=True)
@@ -85,7 +83,6 @@ def _overrides() -> list[str]:
 
 def _record_crash(cfg: DictConfig, err: BaseException, overrides: list[str]) -> None:
     """A multirun job that crashed leaves a failed record (never over a finished one) and the sweep goes on."""
-    from hut import identity, records
     from hut.trainer import run_paths
 
     try:

@@ -30,6 +30,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+
 from hut import faults, identity, records
 from hut.export import base_model_label, save_trainable, trainable_state_dict
 from hut.methods import build_method, count_parameters, prepare_model
