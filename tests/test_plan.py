@@ -38,6 +38,23 @@ def test_a_finished_record_of_the_same_config_counts_another_configs_is_a_confli
     assert line.finished == [] and line.conflicts == [0]
 
 
+def test_a_finished_record_of_pretrained_weights_counts_by_the_weights_it_names(monkeypatch, tmp_path):
+    """The trainer's fingerprint covers the weights' SHA-256; the plan (before any download) takes the
+    record's: the same config with those weights is finished, another config is a conflict."""
+    _no_estimates(monkeypatch)
+    cfg = ex.cells("debug")[0].config
+    paths = estimate.run_paths(OmegaConf.create({**cfg, "results_dir": str(tmp_path)}))
+    w = {"sha256": "ab" * 32}
+    rec = records.new_record(cfg, paths, fingerprint=identity.fingerprint(cfg, weights=w["sha256"]), overrides=None,
+                             status="success", weights=w)
+    records.write_json_atomic(paths.record, rec)
+    (line,) = estimate.plan_lines("debug", "rtx3090", str(tmp_path))
+    assert line.finished == [0]
+    records.write_json_atomic(paths.record, {**rec, "fingerprint": identity.fingerprint(cfg)})
+    (line,) = estimate.plan_lines("debug", "rtx3090", str(tmp_path))
+    assert line.conflicts == [0]
+
+
 def test_activations_scale_from_the_measured_points_to_batch_and_depth():
     """The fit is exact at the measured points, and a batch of 2 measured directly agrees with it."""
     mcfg, method = load_group("model", "tiny_roberta"), {"name": "lora", "r": 2, "targets": ["q", "v"]}

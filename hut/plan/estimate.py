@@ -91,7 +91,6 @@ def _label(cell: ex.Cell, cfg: Mapping[str, Any]) -> str:
 
 
 def _finished(cfg: Mapping[str, Any], seeds: tuple[int, ...], results_dir: str) -> tuple[list[int], list[int]]:
-    fp = identity.fingerprint(cfg)
     done, conflicts = [], []
     for s in seeds:
         paths = run_paths(OmegaConf.create({**cfg, "seed": s, "results_dir": results_dir}))
@@ -100,6 +99,11 @@ def _finished(cfg: Mapping[str, Any], seeds: tuple[int, ...], results_dir: str) 
         except (OSError, ValueError):
             continue
         if rec.get("status") == "success":
+            # The fingerprint covers the weights' SHA-256 (hut.models.weights_identity). A plan runs before
+            # any download, so it takes the weights the record names; the config must match exactly, and
+            # hut.train checks the weights themselves when it reaches the run (RunConflict otherwise).
+            weights = (rec.get("weights") or {}).get("sha256")
+            fp = identity.fingerprint(cfg, weights=weights)
             (done if records.record_fingerprint(rec) == fp else conflicts).append(s)
     return done, conflicts
 
