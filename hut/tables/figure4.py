@@ -1,0 +1,359 @@
+"""Figure 4 (the paper's Section 4): which context words a HUT and a LoRA fine-tuned model attend to
+when they answer a SQuAD question, side by side, with the gold and the predicted answers.
+
+    python -m hut.tables.figure4 experiment=figure4                       # results/runs -> results/figures
+    python -m hut.tables.figure4 experiment=demo_squad results_dir=results/demo/squad/runs out_dir=results/demo/squad
+
+Inputs: the finished SQuAD runs of the two methods (``methods``, default hut and lora) of one
+experiment and seed: their records, ``predictions.json`` and trained parameters (``hut.export.load_run``).
+
+* **Which questions** (deterministic; the paper's own examples cannot be identified): the evaluated
+  questions in file order; the first ``n_disagree`` where exactly one of the two models is right
+  (exact match), then the first ``n_agree`` where both are right. Right or wrong is read from the
+  runs' ``predictions.json``; each chosen question is answered again by the loaded model, and a
+  different answer is an error (the figure shows what the run scored).
+* **Relevance of a context word** (two views, one file each), in the window (feature) that holds the
+  model's predicted answer, a word taking the maximum over its word pieces, normalised per panel to
+  the largest context word:
+  - ``attention`` (``figure4.*``): the final layer's attention from the predicted start token and
+    from the predicted end token to each token, averaged over heads and over the two positions
+    (eager attention: the fused kernels return no weights);
+  - ``gradient × input`` (``figure4_gradxinput.*``): |Σ_d x_d · ∂(start logit + end logit)/∂x_d|
+    over the input word embeddings x of each token (the whole model, not only its final layer).
+  Words outside that window are drawn without shading.
+* **Mini table** (``tables/figure4.{md,tex,csv}``): EM and F1 per method and seed (from each run's
+  record, checked against its ``predictions.json`` rescored by :mod:`hut.metrics.squad`) beside the
+  trivial baseline of :func:`hut.tasks.squad.overlap_baseline` on the same questions.
+
+What the figure can show: where in the context one fine-tuned model's final layer (or its input
+gradient) concentrates for a handful of questions. What it cannot: that one method "captures the
+right keywords" in general (a handful of chosen questions, one seed); attention weights are not an
+explanation of the prediction (they ignore the value vectors and the residual stream).
+"""
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from hut.config import cli_options
+from hut.export import load_run
+from hut.metrics.squad import exact_match_score, max_over_ground_truths, squad_scores
+from hut.tables.context import Context
+from hut.tables.labels import method_label, model_label
+from hut.tables.render import Table, render_csv, render_md, render_tex, write_bytes
+from hut.tables.runs import Run, load_runs
+from hut.tasks import build_task
+from hut.tasks.squad import PREDICTIONS_FILE, overlap_baseline
+
+USAGE = ("usage: python -m hut.tables.figure4 [experiment=figure4] [results_dir=results/runs] [out_dir=results] "
+         "[methods=[hut,lora]] [seed=0] [n_disagree=2] [n_agree=2] [max_words=110]")
+VIEWS = {"attention": "final-layer attention from the predicted start and end (mean over heads)",
+         "gradxinput": "|gradient × input| of the start + end logits at the input embeddings"}
+
+
+# ----------------------------------------------------------------------------------------- runs
+def figure_runs(runs: Sequence[Run], experiment: str, methods: Sequence[str], seed: int) -> list[Run]:
+    """The finished SQuAD run of each method (in ``methods`` order) of ``experiment`` and ``seed``."""
+    out = []
+    for m in methods:
+        found = [r for r in runs if r.experiment == experiment and r.task == "squad" and r.method == m
+                 and r.seed == seed and r.status == "success"]
+        if len(found) != 1:
+            raise SystemExit(f"hut.tables.figure4: experiment '{experiment}' has {len(found)} finished squad runs of "
+                             f"method {m} with seed {seed} (need exactly 1); run them first")
+        out.append(found[0])
+    return out
+
+
+def _scores_checked(folder: Path, rec: dict, examples: list[dict]) -> tuple[dict, dict[str, str]]:
+    preds = json.loads((folder / PREDICTIONS_FILE).read_text(encoding="utf-8"))
+    rescored = squad_scores(preds, {ex["id"]: ex["answers"]["text"] for ex in examples})
+    last = rec["last"]
+    for k in ("exact_match", "f1"):
+        if abs(rescored[k] - last[k]) > 1e-9:
+            raise ValueError(f"{folder / PREDICTIONS_FILE}: rescored {k} {rescored[k]:.4f} != the record's {last[k]:.4f}")
+    return rescored, preds
+
+
+def build_table(runs: Sequence[Run], scores: Sequence[dict], baseline: dict, n_questions: int, experiment: str) -> Table:
+    rows = [[method_label(r.method, r.label), model_label(r.model), str(r.seed), f"{r.params.get('adapter', 0):,}",
+             f"{s['exact_match']:.2f}", f"{s['f1']:.2f}"] for r, s in zip(runs, scores)]
+    rows.append(["baseline: the context sentence with most question words", "–", "–", "0",
+                 f"{baseline['exact_match']:.2f}", f"{baseline['f1']:.2f}"])
+    return Table(
+        key="figure4", title=f"SQuAD v1.1 exact match and F1 (experiment {experiment})",
+        caption=[f"{n_questions} evaluated questions; EM and F1 (%) as the official evaluate-v1.1.py, from each "
+                 "run's predictions.json (equal to its record). The paper reports no SQuAD scores."],
+        header=["method", "model", "seed", "adapter params", "EM", "F1"], blocks=[(None, rows)], notes=[])
+
+
+# ------------------------------------------------------------------------------------ selection
+def choose(examples: list[dict], preds: Sequence[dict[str, str]], n_disagree: int, n_agree: int) -> list[int]:
+    """Indices of the first ``n_disagree`` questions where exactly one model is right, then the
+    first ``n_agree`` where both are (file order of the evaluated questions)."""
+    right = [[max_over_ground_truths(exact_match_score, p.get(ex["id"], ""), ex["answers"]["text"]) == 1.0
+              for p in preds] for ex in examples]
+    disagree = [i for i, r in enumerate(right) if len(set(r)) > 1][:n_disagree]
+    agree = [i for i, r in enumerate(right) if all(r)][:n_agree]
+    return disagree + agree
+
+
+# ------------------------------------------------------------------------------------ relevance
+def token_relevance(model, task, feature: dict, start: int, end: int) -> dict[str, np.ndarray]:
+    """Both views over the tokens of one window (see the module docstring)."""
+    batch = task.collate([feature])
+    with torch.no_grad():
+        out = model(**batch, output_attentions=True)
+    att = out.attentions[-1][0].float().mean(0)  # (query, key), mean over heads
+    attention = ((att[start] + att[end]) / 2).numpy()
+    emb = model.get_input_embeddings()(batch["input_ids"]).detach().requires_grad_(True)
+    with torch.enable_grad():
+        rest = {k: v for k, v in batch.items() if k != "input_ids"}
+        res = model(inputs_embeds=emb, **rest)
+        (res.start_logits[0, start] + res.end_logits[0, end]).backward()
+    gxi = (emb.grad[0] * emb[0]).sum(-1).abs().detach().numpy()
+    return {"attention": attention, "gradxinput": gxi}
+
+
+def words_of(context: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer(r"\S+", context)]
+
+
+def word_relevance(context: str, feature: dict, token_values: np.ndarray) -> np.ndarray:
+    """Per context word: the maximum over its tokens in this window (NaN outside it), / the maximum."""
+    words = words_of(context)
+    starts = np.array([w[0] for w in words])
+    out = np.full(len(words), np.nan)
+    for t, off in enumerate(feature["offsets"]):
+        if off is None or off[1] <= off[0]:
+            continue
+        w = int(np.searchsorted(starts, off[0], side="right") - 1)
+        out[w] = token_values[t] if np.isnan(out[w]) else max(out[w], token_values[t])
+    top = np.nanmax(out) if np.any(~np.isnan(out)) else 0.0
+    return out / top if top > 0 else out
+
+
+def span_words(context: str, start: int, text: str) -> set[int]:
+    """The words overlapping the character span [start, start + len(text))."""
+    if start < 0 or not text:
+        return set()
+    return {i for i, (a, b) in enumerate(words_of(context)) if a < start + len(text) and b > start}
+
+
+def answer_again(model, task, k: int) -> tuple[str, int, int, int]:
+    """(answer, window, start token, end token) of evaluated question ``k``, as the task's evaluation
+    finds it (the best candidate over the question's windows); window -1 when there is none."""
+    feats = [f for f in task.eval_features() if f["example"] == k]
+    best = None
+    for w, (f, (s, e)) in enumerate(zip(feats, task.logits(model, "cpu", feats))):
+        cand = task.best_span(f, s, e)
+        if cand is not None and (best is None or cand[0] > best[0]):
+            best = (cand[0], w, cand[1], cand[2])
+    if best is None:
+        return "", -1, -1, -1
+    _, w, s, e = best
+    offs = feats[w]["offsets"]
+    return task.eval_examples()[k]["context"][offs[s][0]: offs[e][1]], w, s, e
+
+
+def panels_of(loaded: Sequence[Any], task, runs: Sequence[Run], preds: Sequence[dict], chosen: list[int]) -> list[dict]:
+    """One entry per chosen question: its text, gold, and per run the answer and both relevance views."""
+    examples = task.eval_examples()
+    out = []
+    for k in chosen:
+        ex = examples[k]
+        feats = [f for f in task.eval_features() if f["example"] == k]
+        row = {"id": ex["id"], "question": ex["question"], "context": ex["context"], "gold": ex["answers"]["text"],
+               "gold_words": span_words(ex["context"], ex["answers"]["answer_start"][0], ex["answers"]["text"][0]),
+               "panels": []}
+        for run, lr, p in zip(runs, loaded, preds):
+            text, w, s, e = answer_again(lr.model, task, k)
+            if text != p.get(ex["id"], ""):
+                raise ValueError(f"question {ex['id']}: the loaded {run.method} model answers {text!r}, its "
+                                 f"{PREDICTIONS_FILE} says {p.get(ex['id'])!r} (not the run's final model?)")
+            if w < 0:  # no candidate span: the first window, from its most likely start and end
+                w, s, e = 0, 0, 0
+            rel = token_relevance(lr.model, task, feats[w], s, e)
+            offs = feats[w]["offsets"]
+            pw = span_words(ex["context"], offs[s][0], text) if text else set()
+            row["panels"].append({
+                "label": method_label(run.method, run.label), "answer": text,
+                "em": max_over_ground_truths(exact_match_score, text, ex["answers"]["text"]),
+                "pred_words": pw,
+                "views": {v: word_relevance(ex["context"], feats[w], rel[v]) for v in VIEWS}})
+        out.append(row)
+    return out
+
+
+def _shown_words(row: dict, max_words: int) -> tuple[int, int]:
+    """The [first, last) context words shown: all, or ``max_words`` centred on the answers."""
+    n = len(words_of(row["context"]))
+    if n <= max_words:
+        return 0, n
+    marks = sorted(row["gold_words"] | set().union(*(p["pred_words"] for p in row["panels"])))
+    centre = (marks[0] + marks[-1]) // 2 if marks else 0
+    first = max(0, min(n - max_words, centre - max_words // 2))
+    return first, first + max_words
+
+
+def _lines(words: list[str], width: int) -> list[list[tuple[int, int]]]:
+    """Greedy wrap: per line, (word index, column) of each word; ``width`` characters a line."""
+    lines, cur, col = [], [], 0
+    for i, w in enumerate(words):
+        if cur and col + len(w) > width:
+            lines.append(cur)
+            cur, col = [], 0
+        cur.append((i, col))
+        col += len(w) + 1
+    return lines + ([cur] if cur else [])
+
+
+def draw(rows: list[dict], view: str, title: str, width: int = 88, max_words: int = 110):
+    """A matplotlib Figure: one row per question, one column per method, words shaded by ``view``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    cmap = matplotlib.colormaps["Reds"]
+    layouts = []
+    for row in rows:
+        a, b = _shown_words(row, max_words)
+        spans = words_of(row["context"])[a:b]
+        words = [("… " if a and i == 0 else "") + row["context"][s:e] + (" …" if b < len(words_of(row["context"])) and i == len(spans) - 1 else "")
+                 for i, (s, e) in enumerate(spans)]
+        layouts.append((a, words, _lines(words, width)))
+    heights = [len(lines) + 4.5 for _, _, lines in layouts]
+    ncol = len(rows[0]["panels"]) if rows else 1
+    fig = Figure(figsize=(7.2 * ncol, 0.16 * sum(heights) + 0.8), dpi=110)
+    FigureCanvasAgg(fig)
+    fig.suptitle(title, fontsize=9)
+    grid = fig.add_gridspec(max(len(rows), 1), ncol, height_ratios=heights or [1], hspace=0.35, wspace=0.04,
+                            left=0.01, right=0.99, top=1 - 0.5 / (0.16 * sum(heights) + 0.8), bottom=0.01)
+    for r, (row, (a, words, lines)) in enumerate(zip(rows, layouts)):
+        for c, panel in enumerate(row["panels"]):
+            ax = fig.add_subplot(grid[r, c])
+            ax.set_xlim(0, width)
+            ax.set_ylim(len(lines) + 4.5, 0)
+            ax.axis("off")
+            bbox = ax.get_window_extent()
+            size = bbox.width / width / 0.602 * 72 / fig.dpi  # DejaVu Sans Mono: advance 0.602 em
+            rel = panel["views"][view]
+            head = (f"{panel['label']}: {'right' if panel['em'] else 'wrong'}, answers {panel['answer']!r}")
+            ax.text(0, 1.0, f"Q: {row['question']}", fontsize=size, family="monospace", va="bottom")
+            ax.text(0, 2.2, f"gold: {' | '.join(dict.fromkeys(row['gold']))}", fontsize=size, family="monospace",
+                    va="bottom", color="darkgreen")
+            ax.text(0, 3.4, head, fontsize=size, family="monospace", va="bottom",
+                    color="tab:blue", weight="bold")
+            for y, line in enumerate(lines, start=4):
+                for i, col in line:
+                    w, wi = words[i], a + i
+                    v = rel[wi]
+                    if not np.isnan(v):
+                        ax.add_patch(Rectangle((col, y), len(w), 1.0, color=cmap(0.85 * float(v)), lw=0))
+                    ax.text(col, y + 0.8, w, fontsize=size, family="monospace",
+                            color="0.55" if np.isnan(v) else "black")
+                    if wi in row["gold_words"]:
+                        ax.plot([col, col + len(w)], [y + 1.0, y + 1.0], color="darkgreen", lw=1.4)
+                    if wi in panel["pred_words"]:
+                        ax.add_patch(Rectangle((col, y), len(w), 1.0, fill=False, ec="tab:blue", lw=0.9))
+    return fig
+
+
+def to_html(rows: list[dict], runs_note: str) -> str:
+    parts = ["<!doctype html><meta charset=utf-8><title>Figure 4</title>",
+             "<style>body{font-family:sans-serif;max-width:1400px}td{vertical-align:top;width:50%;padding:6px}"
+             ".g{border-bottom:2px solid darkgreen}.p{outline:1px solid #1f77b4}</style>",
+             f"<h2>Figure 4</h2><p>{html.escape(runs_note)}</p>"]
+    for view, what in VIEWS.items():
+        parts.append(f"<h3>{html.escape(view)}: {html.escape(what)}</h3><table>")
+        for row in rows:
+            parts.append(f"<tr><td colspan=2><b>Q:</b> {html.escape(row['question'])} &nbsp; <b>gold:</b> "
+                         f"{html.escape(' | '.join(dict.fromkeys(row['gold'])))}</td></tr><tr>")
+            for p in row["panels"]:
+                words = []
+                for i, (s, e) in enumerate(words_of(row["context"])):
+                    v = p["views"][view][i]
+                    style = "" if np.isnan(v) else f" style='background:rgba(220,30,30,{0.85 * v:.3f})'"
+                    cls = " ".join(c for c, on in (("g", i in row["gold_words"]), ("p", i in p["pred_words"])) if on)
+                    words.append(f"<span class='{cls}'{style}>{html.escape(row['context'][s:e])}</span>")
+                parts.append(f"<td><b>{html.escape(p['label'])}</b> ({'right' if p['em'] else 'wrong'}): "
+                             f"{html.escape(repr(p['answer']))}<br>{' '.join(words)}</td>")
+            parts.append("</tr>")
+        parts.append("</table>")
+    return "\n".join(parts) + "\n"
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    out = []
+    for ext, meta in (("png", {"Software": None}),
+                      ("pdf", {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext, metadata=meta)
+        write_bytes(stem.with_suffix(f".{ext}"), buf.getvalue())
+        out.append(stem.with_suffix(f".{ext}"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ build
+def build(o: dict, log=print) -> list[Path]:
+    """The mini table and Figure 4 (both views, PNG + PDF, and HTML) from the runs; the paths written."""
+    root, out = Path(o["results_dir"]), Path(o["out_dir"])
+    runs_all, _ = load_runs(root)
+    runs = figure_runs(runs_all, o["experiment"], list(o["methods"]), int(o["seed"]))
+    loaded = [load_run((root / r.path).parent) for r in runs]
+    for lr in loaded:  # attention weights need the eager kernel (the fused ones return none)
+        lr.model.set_attn_implementation("eager")
+    task = build_task(loaded[0].record["config"], loaded[0].tokenizer)
+    examples = task.eval_examples()
+    checked = [_scores_checked((root / r.path).parent, lr.record, examples) for r, lr in zip(runs, loaded)]
+    base = squad_scores(overlap_baseline(examples), {ex["id"]: ex["answers"]["text"] for ex in examples})
+    table = build_table(runs, [c[0] for c in checked], base, len(examples), o["experiment"])
+    provenance = (f"Generated by `python -m hut.tables.figure4 {' '.join(o.get('argv') or [])}` from the records under "
+                  f"`{o['results_dir']}`; do not edit by hand.")
+    written = []
+    for ext, text in (("md", render_md(table, provenance)), ("tex", render_tex(table, provenance)), ("csv", render_csv(table))):
+        p = out / "tables" / f"figure4.{ext}"
+        write_bytes(p, text.encode("utf-8"))
+        written.append(p)
+    chosen = choose(examples, [c[1] for c in checked], int(o["n_disagree"]), int(o["n_agree"]))
+    rows = panels_of(loaded, task, runs, [c[1] for c in checked], chosen)
+    note = (f"Experiment {o['experiment']}, seed {o['seed']}: {len(chosen)} questions (the first {o['n_disagree']} of "
+            f"the evaluated questions where one model is right and the other wrong, then the first {o['n_agree']} both "
+            f"answer right). Underlined: gold answer; boxed: predicted answer; grey: outside the model's window.")
+    for view, what in VIEWS.items():
+        stem = out / "figures" / ("figure4" if view == "attention" else f"figure4_{view}")
+        fig = draw(rows, view, f"Figure 4 ({view}): {what}", max_words=int(o["max_words"]))
+        written += _save(fig, stem)
+    p = out / "figures" / "figure4.html"
+    write_bytes(p, to_html(rows, note).encode("utf-8"))
+    written.append(p)
+    log(f"[figure4] {note}")
+    for p in written:
+        log(f"[figure4] wrote {p}")
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    o = cli_options(argv, "figure4", "hut.tables.figure4", USAGE)
+    o["argv"] = argv
+    build(o)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
