@@ -45,6 +45,8 @@ import torch
 
 from hut.config import cli_options
 from hut.export import load_run
+from hut.models import load_tokenizer
+from hut.records import read_record
 from hut.metrics.squad import exact_match_score, max_over_ground_truths, squad_scores
 from hut.tables.context import Context
 from hut.tables.labels import method_label, model_label
@@ -55,6 +57,7 @@ from hut.tasks.squad import PREDICTIONS_FILE, overlap_baseline
 
 USAGE = ("usage: python -m hut.tables.figure4 [experiment=figure4] [results_dir=results/runs] [out_dir=results] "
          "[methods=[hut,lora]] [seed=0] [n_disagree=2] [n_agree=2] [max_words=110]")
+DEFAULT_METHODS, DEFAULT_SEED = ("hut", "lora"), 0  # as configs/cli/figure4.yaml
 VIEWS = {"attention": "final-layer attention from the predicted start and end (mean over heads)",
          "gradxinput": "|gradient × input| of the start + end logits at the input embeddings"}
 
@@ -83,16 +86,46 @@ def _scores_checked(folder: Path, rec: dict, examples: list[dict]) -> tuple[dict
     return rescored, preds
 
 
+def evaluated(ctx: Context, methods: Sequence[str] = DEFAULT_METHODS, seed: int = DEFAULT_SEED):
+    """(runs, their records, the task that evaluated them, [(scores, predictions)] per run).
+
+    The runs must have evaluated the same questions (equal ``task`` and ``data`` configs)."""
+    runs = figure_runs(ctx.runs, ctx.experiments["figure4"], methods, seed)
+    root = Path(ctx.results_dir)
+    recs = [read_record(root / r.path) for r in runs]
+    for r, rec in zip(runs[1:], recs[1:]):
+        for key in ("task", "data"):
+            if rec["config"][key] != recs[0]["config"][key]:
+                raise ValueError(f"{root / r.path}: its {key} config differs from {root / runs[0].path}'s: "
+                                 f"the two runs did not answer the same questions")
+    cfg = recs[0]["config"]
+    task = build_task(cfg, load_tokenizer(cfg["model"]))
+    examples = task.eval_examples()
+    return runs, recs, task, [_scores_checked((root / r.path).parent, rec, examples) for r, rec in zip(runs, recs)]
+
+
+def build_figure4_table(ctx: Context, methods: Sequence[str] = DEFAULT_METHODS, seed: int = DEFAULT_SEED) -> Table:
+    """The mini table (the registered builder ``figure4`` of :data:`hut.tables.TABLES`)."""
+    runs, _, task, checked = evaluated(ctx, methods, seed)
+    examples = task.eval_examples()
+    base = squad_scores(overlap_baseline(examples), {ex["id"]: ex["answers"]["text"] for ex in examples})
+    return build_table(runs, [c[0] for c in checked], base, len(examples), ctx.experiments["figure4"])
+
+
 def build_table(runs: Sequence[Run], scores: Sequence[dict], baseline: dict, n_questions: int, experiment: str) -> Table:
-    rows = [[method_label(r.method, r.label), model_label(r.model), str(r.seed), f"{r.params.get('adapter', 0):,}",
-             f"{s['exact_match']:.2f}", f"{s['f1']:.2f}"] for r, s in zip(runs, scores)]
-    rows.append(["baseline: the context sentence with most question words", "–", "–", "0",
-                 f"{baseline['exact_match']:.2f}", f"{baseline['f1']:.2f}"])
+    entries = [(method_label(r.method, r.label), model_label(r.model), str(r.seed), r.params.get("adapter", 0), s)
+               for r, s in zip(runs, scores)]
+    entries.append(("baseline: the context sentence with most question words", "–", "–", 0, baseline))
+    rows = [[m, mo, sd, f"{p:,}", f"{s['exact_match']:.2f}", f"{s['f1']:.2f}"] for m, mo, sd, p, s in entries]
+    fields = ["method", "model", "seed", "adapter_params", "exact_match", "f1", "n_questions"]
+    csv_rows = [dict(zip(fields, [m, mo, sd, str(p), f"{s['exact_match']:.6f}", f"{s['f1']:.6f}", str(n_questions)]))
+                for m, mo, sd, p, s in entries]
     return Table(
         key="figure4", title=f"SQuAD v1.1 exact match and F1 (experiment {experiment})",
         caption=[f"{n_questions} evaluated questions; EM and F1 (%) as the official evaluate-v1.1.py, from each "
                  "run's predictions.json (equal to its record). The paper reports no SQuAD scores."],
-        header=["method", "model", "seed", "adapter params", "EM", "F1"], blocks=[(None, rows)], notes=[])
+        header=["method", "model", "seed", "adapter params", "EM", "F1"], blocks=[(None, rows)], notes=[],
+        csv_fields=fields, csv_rows=csv_rows, align="lllrrr", md_align="lllrrr")
 
 
 # ------------------------------------------------------------------------------------ selection
@@ -235,11 +268,12 @@ def draw(rows: list[dict], view: str, title: str, width: int = 88, max_words: in
         layouts.append((a, words, _lines(words, width)))
     heights = [len(lines) + 4.5 for _, _, lines in layouts]
     ncol = len(rows[0]["panels"]) if rows else 1
-    fig = Figure(figsize=(7.2 * ncol, 0.16 * sum(heights) + 0.8), dpi=110)
+    fig = Figure(figsize=(7.2 * ncol, 0.16 * sum(heights) + 0.9), dpi=110)
     FigureCanvasAgg(fig)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title + "\nunderlined: gold answer; boxed: predicted answer; grey: outside the window of the "
+                 "predicted answer", fontsize=8)
     grid = fig.add_gridspec(max(len(rows), 1), ncol, height_ratios=heights or [1], hspace=0.35, wspace=0.04,
-                            left=0.01, right=0.99, top=1 - 0.5 / (0.16 * sum(heights) + 0.8), bottom=0.01)
+                            left=0.01, right=0.99, top=1 - 0.6 / (0.16 * sum(heights) + 0.8), bottom=0.01)
     for r, (row, (a, words, lines)) in enumerate(zip(rows, layouts)):
         for c, panel in enumerate(row["panels"]):
             ax = fig.add_subplot(grid[r, c])
@@ -260,7 +294,7 @@ def draw(rows: list[dict], view: str, title: str, width: int = 88, max_words: in
                     w, wi = words[i], a + i
                     v = rel[wi]
                     if not np.isnan(v):
-                        ax.add_patch(Rectangle((col, y), len(w), 1.0, color=cmap(0.85 * float(v)), lw=0))
+                        ax.add_patch(Rectangle((col, y), len(w), 1.0, color=cmap(0.7 * float(v)), lw=0))  # text stays legible
                     ax.text(col, y + 0.8, w, fontsize=size, family="monospace",
                             color="0.55" if np.isnan(v) else "black")
                     if wi in row["gold_words"]:
@@ -309,16 +343,15 @@ def _save(fig, stem: Path) -> list[Path]:
 def build(o: dict, log=print) -> list[Path]:
     """The mini table and Figure 4 (both views, PNG + PDF, and HTML) from the runs; the paths written."""
     root, out = Path(o["results_dir"]), Path(o["out_dir"])
-    runs_all, _ = load_runs(root)
-    runs = figure_runs(runs_all, o["experiment"], list(o["methods"]), int(o["seed"]))
+    runs_all, problems = load_runs(root)
+    ctx = Context(runs_all, problems, str(root), out, {"figure4": o["experiment"]}, {})
+    methods, seed = list(o["methods"]), int(o["seed"])
+    table = build_figure4_table(ctx, methods, seed)
+    runs, _, task, checked = evaluated(ctx, methods, seed)
+    examples = task.eval_examples()
     loaded = [load_run((root / r.path).parent) for r in runs]
     for lr in loaded:  # attention weights need the eager kernel (the fused ones return none)
         lr.model.set_attn_implementation("eager")
-    task = build_task(loaded[0].record["config"], loaded[0].tokenizer)
-    examples = task.eval_examples()
-    checked = [_scores_checked((root / r.path).parent, lr.record, examples) for r, lr in zip(runs, loaded)]
-    base = squad_scores(overlap_baseline(examples), {ex["id"]: ex["answers"]["text"] for ex in examples})
-    table = build_table(runs, [c[0] for c in checked], base, len(examples), o["experiment"])
     provenance = (f"Generated by `python -m hut.tables.figure4 {' '.join(o.get('argv') or [])}` from the records under "
                   f"`{o['results_dir']}`; do not edit by hand.")
     written = []
