@@ -51,7 +51,7 @@ def test_panels_of_chosen_questions(two_runs, tmp_path):
                 assert np.nanmax(rel) == pytest.approx(1.0) and np.nanmin(rel) >= 0
     fig = F.draw(rows, "attention", "t", max_words=12)
     assert len(fig.axes) == 4
-    assert "<span" in F.to_html(rows, "note")
+    assert "<span" in F.to_html(rows, "note", F.VIEWS)
 
 
 def test_choice_is_first_disagreements_then_first_agreements():

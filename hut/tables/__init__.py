@@ -16,7 +16,8 @@ figure4       ``figure4``                 SQuAD EM/F1 per method beside a baseli
 
 Shared: ``runs`` (records -> runs and cells), ``layout`` (what a table expects, from
 configs/experiment), ``paper`` (the paper's rows), ``labels`` (names from the configs), ``render``
-(Markdown, LaTeX, CSV), ``method_rows`` (Tables 1 and 3), ``context`` (what a builder gets).
+(Markdown, LaTeX, CSV), ``method_rows`` (Tables 1 and 3), ``context`` (what a builder gets),
+``wordshade`` (Figure 4's shaded words: matplotlib and HTML).
 ``docs/DESIGN.md`` maps each paper table to its config, builder and output files.
 """
 from __future__ import annotations

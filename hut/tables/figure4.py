@@ -32,10 +32,7 @@ explanation of the prediction (they ignore the value vectors and the residual st
 """
 from __future__ import annotations
 
-import html
-import io
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -52,6 +49,7 @@ from hut.tables.context import Context
 from hut.tables.labels import method_label, model_label
 from hut.tables.render import Table, render_csv, render_md, render_tex, write_bytes
 from hut.tables.runs import Run, load_runs
+from hut.tables.wordshade import draw, save, to_html, words_of
 from hut.tasks import build_task
 from hut.tasks.squad import PREDICTIONS_FILE, overlap_baseline
 
@@ -70,7 +68,7 @@ def figure_runs(runs: Sequence[Run], experiment: str, methods: Sequence[str], se
         found = [r for r in runs if r.experiment == experiment and r.task == "squad" and r.method == m
                  and r.seed == seed and r.status == "success"]
         if len(found) != 1:
-            raise SystemExit(f"hut.tables.figure4: experiment '{experiment}' has {len(found)} finished squad runs of "
+            raise ValueError(f"experiment '{experiment}' has {len(found)} finished squad runs of "
                              f"method {m} with seed {seed} (need exactly 1); run them first")
         out.append(found[0])
     return out
@@ -156,10 +154,6 @@ def token_relevance(model, task, feature: dict, start: int, end: int) -> dict[st
     return {"attention": attention, "gradxinput": gxi}
 
 
-def words_of(context: str) -> list[tuple[int, int]]:
-    return [(m.start(), m.end()) for m in re.finditer(r"\S+", context)]
-
-
 def word_relevance(context: str, feature: dict, token_values: np.ndarray) -> np.ndarray:
     """Per context word: the maximum over its tokens in this window (NaN outside it), / the maximum."""
     words = words_of(context)
@@ -226,119 +220,6 @@ def panels_of(loaded: Sequence[Any], task, runs: Sequence[Run], preds: Sequence[
     return out
 
 
-def _shown_words(row: dict, max_words: int) -> tuple[int, int]:
-    """The [first, last) context words shown: all, or ``max_words`` centred on the answers."""
-    n = len(words_of(row["context"]))
-    if n <= max_words:
-        return 0, n
-    marks = sorted(row["gold_words"] | set().union(*(p["pred_words"] for p in row["panels"])))
-    centre = (marks[0] + marks[-1]) // 2 if marks else 0
-    first = max(0, min(n - max_words, centre - max_words // 2))
-    return first, first + max_words
-
-
-def _lines(words: list[str], width: int) -> list[list[tuple[int, int]]]:
-    """Greedy wrap: per line, (word index, column) of each word; ``width`` characters a line."""
-    lines, cur, col = [], [], 0
-    for i, w in enumerate(words):
-        if cur and col + len(w) > width:
-            lines.append(cur)
-            cur, col = [], 0
-        cur.append((i, col))
-        col += len(w) + 1
-    return lines + ([cur] if cur else [])
-
-
-def draw(rows: list[dict], view: str, title: str, width: int = 88, max_words: int = 110):
-    """A matplotlib Figure: one row per question, one column per method, words shaded by ``view``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    cmap = matplotlib.colormaps["Reds"]
-    layouts = []
-    for row in rows:
-        a, b = _shown_words(row, max_words)
-        spans = words_of(row["context"])[a:b]
-        words = [("… " if a and i == 0 else "") + row["context"][s:e] + (" …" if b < len(words_of(row["context"])) and i == len(spans) - 1 else "")
-                 for i, (s, e) in enumerate(spans)]
-        layouts.append((a, words, _lines(words, width)))
-    heights = [len(lines) + 4.5 for _, _, lines in layouts]
-    ncol = len(rows[0]["panels"]) if rows else 1
-    fig = Figure(figsize=(7.2 * ncol, 0.16 * sum(heights) + 0.9), dpi=110)
-    FigureCanvasAgg(fig)
-    fig.suptitle(title + "\nunderlined: gold answer; boxed: predicted answer; grey: outside the window of the "
-                 "predicted answer", fontsize=8)
-    grid = fig.add_gridspec(max(len(rows), 1), ncol, height_ratios=heights or [1], hspace=0.35, wspace=0.04,
-                            left=0.01, right=0.99, top=1 - 0.6 / (0.16 * sum(heights) + 0.8), bottom=0.01)
-    for r, (row, (a, words, lines)) in enumerate(zip(rows, layouts)):
-        for c, panel in enumerate(row["panels"]):
-            ax = fig.add_subplot(grid[r, c])
-            ax.set_xlim(0, width)
-            ax.set_ylim(len(lines) + 4.5, 0)
-            ax.axis("off")
-            bbox = ax.get_window_extent()
-            size = bbox.width / width / 0.602 * 72 / fig.dpi  # DejaVu Sans Mono: advance 0.602 em
-            rel = panel["views"][view]
-            head = (f"{panel['label']}: {'right' if panel['em'] else 'wrong'}, answers {panel['answer']!r}")
-            ax.text(0, 1.0, f"Q: {row['question']}", fontsize=size, family="monospace", va="bottom")
-            ax.text(0, 2.2, f"gold: {' | '.join(dict.fromkeys(row['gold']))}", fontsize=size, family="monospace",
-                    va="bottom", color="darkgreen")
-            ax.text(0, 3.4, head, fontsize=size, family="monospace", va="bottom",
-                    color="tab:blue", weight="bold")
-            for y, line in enumerate(lines, start=4):
-                for i, col in line:
-                    w, wi = words[i], a + i
-                    v = rel[wi]
-                    if not np.isnan(v):
-                        ax.add_patch(Rectangle((col, y), len(w), 1.0, color=cmap(0.7 * float(v)), lw=0))  # text stays legible
-                    ax.text(col, y + 0.8, w, fontsize=size, family="monospace",
-                            color="0.55" if np.isnan(v) else "black")
-                    if wi in row["gold_words"]:
-                        ax.plot([col, col + len(w)], [y + 1.0, y + 1.0], color="darkgreen", lw=1.4)
-                    if wi in panel["pred_words"]:
-                        ax.add_patch(Rectangle((col, y), len(w), 1.0, fill=False, ec="tab:blue", lw=0.9))
-    return fig
-
-
-def to_html(rows: list[dict], runs_note: str) -> str:
-    parts = ["<!doctype html><meta charset=utf-8><title>Figure 4</title>",
-             "<style>body{font-family:sans-serif;max-width:1400px}td{vertical-align:top;width:50%;padding:6px}"
-             ".g{border-bottom:2px solid darkgreen}.p{outline:1px solid #1f77b4}</style>",
-             f"<h2>Figure 4</h2><p>{html.escape(runs_note)}</p>"]
-    for view, what in VIEWS.items():
-        parts.append(f"<h3>{html.escape(view)}: {html.escape(what)}</h3><table>")
-        for row in rows:
-            parts.append(f"<tr><td colspan=2><b>Q:</b> {html.escape(row['question'])} &nbsp; <b>gold:</b> "
-                         f"{html.escape(' | '.join(dict.fromkeys(row['gold'])))}</td></tr><tr>")
-            for p in row["panels"]:
-                words = []
-                for i, (s, e) in enumerate(words_of(row["context"])):
-                    v = p["views"][view][i]
-                    style = "" if np.isnan(v) else f" style='background:rgba(220,30,30,{0.85 * v:.3f})'"
-                    cls = " ".join(c for c, on in (("g", i in row["gold_words"]), ("p", i in p["pred_words"])) if on)
-                    words.append(f"<span class='{cls}'{style}>{html.escape(row['context'][s:e])}</span>")
-                parts.append(f"<td><b>{html.escape(p['label'])}</b> ({'right' if p['em'] else 'wrong'}): "
-                             f"{html.escape(repr(p['answer']))}<br>{' '.join(words)}</td>")
-            parts.append("</tr>")
-        parts.append("</table>")
-    return "\n".join(parts) + "\n"
-
-
-def _save(fig, stem: Path) -> list[Path]:
-    out = []
-    for ext, meta in (("png", {"Software": None}),
-                      ("pdf", {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, metadata=meta)
-        write_bytes(stem.with_suffix(f".{ext}"), buf.getvalue())
-        out.append(stem.with_suffix(f".{ext}"))
-    return out
-
-
 # ------------------------------------------------------------------------------------------ build
 def build(o: dict, log=print) -> list[Path]:
     """The mini table and Figure 4 (both views, PNG + PDF, and HTML) from the runs; the paths written."""
@@ -367,9 +248,9 @@ def build(o: dict, log=print) -> list[Path]:
     for view, what in VIEWS.items():
         stem = out / "figures" / ("figure4" if view == "attention" else f"figure4_{view}")
         fig = draw(rows, view, f"Figure 4 ({view}): {what}", max_words=int(o["max_words"]))
-        written += _save(fig, stem)
+        written += save(fig, stem)
     p = out / "figures" / "figure4.html"
-    write_bytes(p, to_html(rows, note).encode("utf-8"))
+    write_bytes(p, to_html(rows, note, VIEWS).encode("utf-8"))
     written.append(p)
     log(f"[figure4] {note}")
     for p in written:
@@ -384,7 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     o = cli_options(argv, "figure4", "hut.tables.figure4", USAGE)
     o["argv"] = argv
-    build(o)
+    try:
+        build(o)
+    except (ValueError, FileNotFoundError) as e:  # missing or inconsistent runs: one line
+        raise SystemExit(f"hut.tables.figure4: {e}") from None
     return 0
 
 
