@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from hut import aggregate
 from hut.tables import figure4 as F
 from tests.helpers import make_cfg
 from hut.trainer import run
@@ -22,15 +23,17 @@ def two_runs(tmp_path_factory):
 
 
 def test_builds_table_and_figures(two_runs, tmp_path):
-    o = {"results_dir": str(two_runs), "out_dir": str(tmp_path), "experiment": "debug", "methods": ["hut", "lora"],
-         "seed": 0, "n_disagree": 2, "n_agree": 2, "max_words": 30, "argv": []}
-    written = F.build(o, log=lambda s: None)
+    """Through the aggregator, which draws Figure 4 when the experiment's SQuAD runs are there."""
+    o = aggregate.options([f"results_dir={two_runs}", f"out_dir={tmp_path}", "experiments.figure4=debug", "tables=[]"])
+    written = aggregate.build(o, log=lambda s: None)["written"]
     names = sorted(p.name for p in written)
     assert names == ["figure4.csv", "figure4.html", "figure4.md", "figure4.pdf", "figure4.png", "figure4.tex",
                      "figure4_gradxinput.pdf", "figure4_gradxinput.png"]
     md = (tmp_path / "tables" / "figure4.md").read_text()
     assert "| HUT |" in md and "| LoRA |" in md and "baseline" in md
-    assert F.build(o, log=lambda s: None) == written  # a rebuild: same files (bytes unchanged)
+    with pytest.raises(ValueError, match="finished squad runs of method vera"):
+        F.build({**o, "experiment": "debug", "methods": ["hut", "vera"], "seed": 0, "n_disagree": 1, "n_agree": 1,
+                 "max_words": 20})
 
 
 def test_panels_of_chosen_questions(two_runs, tmp_path):
