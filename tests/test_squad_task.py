@@ -113,3 +113,28 @@ def test_baseline_takes_the_sentence_with_most_question_words():
     # question words {where, did, keepers, live}: sentence 2 shares {keepers}? no: 'lived' != 'live';
     # sentence 3 shares {did, keepers, live}
     assert overlap_baseline(ex) == {"a": "Did keepers live well?"}
+
+
+def test_a_finished_qa_run_loads_back_and_exports(tmp_path):
+    """load_run rebuilds the span model (it scores what the run scored); export_merged saves a model
+    that stock AutoModelForQuestionAnswering loads with the same start/end logits."""
+    from accelerate import Accelerator
+    from transformers import AutoModelForQuestionAnswering
+
+    from hut.export import export_merged, load_run
+
+    cfg = make_cfg(*SMALL, "method=hut", "data.train_split=dev", "data.train_articles=0:3",
+                   "data.eval_articles=3:4", results_dir=tmp_path)
+    rec = run(cfg)
+    loaded = load_run(next(tmp_path.rglob("metrics.json")).parent)
+    task = build_task(OmegaConf.to_container(cfg, resolve=True), loaded.tokenizer)
+    assert task.evaluate(loaded.model, Accelerator(cpu=True), tmp_path / "eval") == \
+        {k: rec["last"][k] for k in ("exact_match", "f1")}
+    loaded.model.eval()  # evaluate() leaves a model in training mode, as the trainer wants it
+    out = export_merged(loaded.model, loaded.method, tmp_path / "merged")
+    stock = AutoModelForQuestionAnswering.from_pretrained(str(out)).eval()
+    batch = task.collate(task.eval_features()[:2])
+    with torch.no_grad():
+        a, b = loaded.model(**batch), stock(**batch)
+    assert torch.allclose(a.start_logits, b.start_logits, atol=1e-5)
+    assert torch.allclose(a.end_logits, b.end_logits, atol=1e-5)
