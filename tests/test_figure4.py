@@ -40,8 +40,6 @@ def test_panels_of_chosen_questions(two_runs, tmp_path):
     runs, _ = F.load_runs(two_runs)
     runs = F.figure_runs(runs, "debug", ["hut", "lora"], 0)
     loaded = [F.load_run((two_runs / r.path).parent) for r in runs]
-    for lr in loaded:
-        lr.model.set_attn_implementation("eager")
     task = F.build_task(loaded[0].record["config"], loaded[0].tokenizer)
     preds = [json.loads(((two_runs / r.path).parent / "predictions.json").read_text()) for r in runs]
     rows = F.panels_of(loaded, task, runs, preds, [0, 1])  # whatever the tiny models answered
