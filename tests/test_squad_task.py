@@ -88,20 +88,6 @@ def test_every_method_trains_the_span_head(name):
     assert others and any(p.grad is not None and p.grad.abs().sum() > 0 for p in others), name
 
 
-def test_tiny_run_records_and_predictions(tmp_path):
-    rec = run(make_cfg(*SMALL, "method=lora", "data.train_split=dev", "data.train_articles=0:3",
-                       "data.eval_articles=3:4", results_dir=tmp_path))
-    assert rec["status"] == "success" and set(rec["best"]) >= {"exact_match", "f1"}
-    sub = rec["eval_subset"]
-    assert sub["unit"] == "question" and sub["n_scored"] == 3 and sub["n_articles"] == 1
-    folder = next(tmp_path.rglob("metrics.json")).parent
-    preds = json.loads((folder / "predictions.json").read_text(encoding="utf-8"))
-    task, _ = _task("data.eval_articles=3:4")
-    answers = {ex["id"]: ex["answers"]["text"] for ex in task.eval_examples()}
-    assert set(preds) == set(answers)
-    assert squad_scores(preds, answers) == {k: rec["last"][k] for k in ("exact_match", "f1")}
-
-
 def test_overlapping_article_slices_are_refused():
     with pytest.raises(ValueError, match="overlap on split 'dev'"):
         _task("data.train_split=dev", "data.train_articles=0:3", "data.eval_articles=2:4")
@@ -115,9 +101,10 @@ def test_baseline_takes_the_sentence_with_most_question_words():
     assert overlap_baseline(ex) == {"a": "Did keepers live well?"}
 
 
-def test_a_finished_qa_run_loads_back_and_exports(tmp_path):
-    """load_run rebuilds the span model (it scores what the run scored); export_merged saves a model
-    that stock AutoModelForQuestionAnswering loads with the same start/end logits."""
+def test_a_tiny_run_records_loads_back_and_exports(tmp_path):
+    """A finished QA run: its record and predictions.json (scored as the official script), load_run
+    rebuilds the span model (it scores what the run scored), export_merged saves a model that stock
+    AutoModelForQuestionAnswering loads with the same start/end logits."""
     from accelerate import Accelerator
     from transformers import AutoModelForQuestionAnswering
 
@@ -126,10 +113,18 @@ def test_a_finished_qa_run_loads_back_and_exports(tmp_path):
     cfg = make_cfg(*SMALL, "method=hut", "data.train_split=dev", "data.train_articles=0:3",
                    "data.eval_articles=3:4", results_dir=tmp_path)
     rec = run(cfg)
-    loaded = load_run(next(tmp_path.rglob("metrics.json")).parent)
+    assert rec["status"] == "success" and set(rec["best"]) >= {"exact_match", "f1"}
+    sub = rec["eval_subset"]
+    assert sub["unit"] == "question" and sub["n_scored"] == 3 and sub["n_articles"] == 1
+    folder = next(tmp_path.rglob("metrics.json")).parent
+    preds = json.loads((folder / "predictions.json").read_text(encoding="utf-8"))
+    loaded = load_run(folder)
     task = build_task(OmegaConf.to_container(cfg, resolve=True), loaded.tokenizer)
-    assert task.evaluate(loaded.model, Accelerator(cpu=True), tmp_path / "eval") == \
-        {k: rec["last"][k] for k in ("exact_match", "f1")}
+    answers = {ex["id"]: ex["answers"]["text"] for ex in task.eval_examples()}
+    assert set(preds) == set(answers)
+    scores = {k: rec["last"][k] for k in ("exact_match", "f1")}
+    assert squad_scores(preds, answers) == scores
+    assert task.evaluate(loaded.model, Accelerator(cpu=True), tmp_path / "eval") == scores
     loaded.model.eval()  # evaluate() leaves a model in training mode, as the trainer wants it
     out = export_merged(loaded.model, loaded.method, tmp_path / "merged")
     stock = AutoModelForQuestionAnswering.from_pretrained(str(out)).eval()
