@@ -182,20 +182,33 @@ def span_words(context: str, start: int, text: str) -> set[int]:
     return {i for i, (a, b) in enumerate(words_of(context)) if a < start + len(text) and b > start}
 
 
-def answer_again(model, task, k: int) -> tuple[str, int, int, int]:
-    """(answer, window, start token, end token) of evaluated question ``k``, as the task's evaluation
-    finds it (the best candidate over the question's windows); window -1 when there is none."""
+def answer_again(model, task, k: int, expected: str) -> tuple[str, int, int, int]:
+    """(answer, window, start token, end token) of evaluated question ``k`` from the loaded model: the
+    best candidate over the question's windows, as the task's evaluation finds it (window -1: none).
+
+    The run scored ``expected`` (its ``predictions.json``). Logits computed in another batch differ in
+    the last float bits, which can reorder two near-equal candidates; then the best candidate whose
+    text is ``expected`` is taken. No such candidate is an error (not the run's final model)."""
     feats = [f for f in task.eval_features() if f["example"] == k]
-    best = None
-    for w, (f, (s, e)) in enumerate(zip(feats, task.logits(model, "cpu", feats))):
-        cand = task.best_span(f, s, e)
-        if cand is not None and (best is None or cand[0] > best[0]):
-            best = (cand[0], w, cand[1], cand[2])
-    if best is None:
+    context = task.eval_examples()[k]["context"]
+    found = [(c[0], w, c[1], c[2]) for w, (f, (s, e)) in enumerate(zip(feats, task.logits(model, "cpu", feats)))
+             for c in task.candidates(f, s, e)]
+    found.sort(key=lambda c: -c[0])  # stable: the evaluation's order on a tie
+
+    def text(c):
+        offs = feats[c[1]]["offsets"]
+        return context[offs[c[2]][0]: offs[c[3]][1]]
+
+    if not found:
+        if expected:
+            raise ValueError(f"question {task.eval_examples()[k]['id']}: the loaded model has no candidate span, "
+                             f"its {PREDICTIONS_FILE} says {expected!r} (not the run's final model?)")
         return "", -1, -1, -1
-    _, w, s, e = best
-    offs = feats[w]["offsets"]
-    return task.eval_examples()[k]["context"][offs[s][0]: offs[e][1]], w, s, e
+    match = next((c for c in found if text(c) == expected), None)
+    if match is None:
+        raise ValueError(f"question {task.eval_examples()[k]['id']}: the loaded model answers {text(found[0])!r}, "
+                         f"its {PREDICTIONS_FILE} says {expected!r} (not the run's final model?)")
+    return expected, match[1], match[2], match[3]
 
 
 def panels_of(loaded: Sequence[Any], task, runs: Sequence[Run], preds: Sequence[dict], chosen: list[int]) -> list[dict]:
@@ -209,10 +222,7 @@ def panels_of(loaded: Sequence[Any], task, runs: Sequence[Run], preds: Sequence[
                "gold_words": span_words(ex["context"], ex["answers"]["answer_start"][0], ex["answers"]["text"][0]),
                "panels": []}
         for run, lr, p in zip(runs, loaded, preds):
-            text, w, s, e = answer_again(lr.model, task, k)
-            if text != p.get(ex["id"], ""):
-                raise ValueError(f"question {ex['id']}: the loaded {run.method} model answers {text!r}, its "
-                                 f"{PREDICTIONS_FILE} says {p.get(ex['id'])!r} (not the run's final model?)")
+            text, w, s, e = answer_again(lr.model, task, k, p.get(ex["id"], ""))
             if w < 0:  # no candidate span: the first window, from its most likely start and end
                 w, s, e = 0, 0, 0
             rel = token_relevance(lr.model, task, feats[w], s, e)

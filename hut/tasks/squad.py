@@ -171,18 +171,21 @@ class SquadTask(Task):
             faults.point("eval")
         return out
 
-    def best_span(self, feature: dict[str, Any], start: np.ndarray, end: np.ndarray) -> tuple[float, int, int] | None:
-        """(score, start token, end token) of the best candidate of one window, or None."""
+    def candidates(self, feature: dict[str, Any], start: np.ndarray, end: np.ndarray) -> list[tuple[float, int, int]]:
+        """(score, start token, end token) of every valid pair of one window's ``n_best`` starts and ends:
+        both in the context, start <= end, at most ``max_answer_length`` tokens; score = start + end logit."""
         offs = feature["offsets"]
-        best = None
+        out = []
         for s in np.argsort(start)[::-1][: self.n_best]:
             for e in np.argsort(end)[::-1][: self.n_best]:
                 if offs[s] is None or offs[e] is None or e < s or e - s + 1 > self.max_answer:
                     continue
-                score = float(start[s] + end[e])
-                if best is None or score > best[0]:
-                    best = (score, int(s), int(e))
-        return best
+                out.append((float(start[s] + end[e]), int(s), int(e)))
+        return out
+
+    def best_span(self, feature: dict[str, Any], start: np.ndarray, end: np.ndarray) -> tuple[float, int, int] | None:
+        """The best of :meth:`candidates` (the first on a tie), or None."""
+        return max(self.candidates(feature, start, end), key=lambda c: c[0], default=None)
 
     def predict(self, features, logits) -> dict[str, tuple[str, int, int, int]]:
         """question id -> (answer, window index, start token, end token) of its best candidate
