@@ -37,7 +37,7 @@ test-slow: install ## the long tests only (SIGKILL at every step, evaluation bat
 demo: install ## mini reproduction on MiniLM and SmolLM2, real data from HUT_DATA, CPU, offline (~13 min on 2 cores)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo
 
-figure4: install ## Figure 4's CPU demo: MiniLM, HUT vs LoRA on SQuAD (40 dev articles train, 8 others scored), mini table + figure (TIME_PLACEHOLDER)
+figure4: install ## Figure 4's CPU demo: MiniLM, HUT vs LoRA on SQuAD (40 dev articles train, 8 others scored), mini table + figure (~39 min on 2 shared cores, inflated)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.train -m experiment=demo_squad trainer.progress=false
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.tables.figure4 experiment=demo_squad results_dir=results/demo/squad/runs out_dir=results/demo/squad
 

@@ -44,6 +44,11 @@ def _lines(words: list[str], width: int) -> list[list[tuple[int, int]]]:
     return lines + ([cur] if cur else [])
 
 
+def _fit(text: str, width: int) -> str:
+    """One line of at most ``width`` characters (the rest as …): a panel's header stays in its panel."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def draw(rows: list[dict], view: str, title: str, width: int = 88, max_words: int = 110):
     """A matplotlib Figure: one row per question, one column per method, words shaded by ``view``."""
     import matplotlib
@@ -78,9 +83,9 @@ def draw(rows: list[dict], view: str, title: str, width: int = 88, max_words: in
             bbox = ax.get_window_extent()
             size = bbox.width / width / 0.602 * 72 / fig.dpi  # DejaVu Sans Mono: advance 0.602 em
             rel = panel["views"][view]
-            head = (f"{panel['label']}: {'right' if panel['em'] else 'wrong'}, answers {panel['answer']!r}")
-            ax.text(0, 1.0, f"Q: {row['question']}", fontsize=size, family="monospace", va="bottom")
-            ax.text(0, 2.2, f"gold: {' | '.join(dict.fromkeys(row['gold']))}", fontsize=size, family="monospace",
+            head = _fit(f"{panel['label']}: {'right' if panel['em'] else 'wrong'}, answers {panel['answer']!r}", width)
+            ax.text(0, 1.0, _fit(f"Q: {row['question']}", width), fontsize=size, family="monospace", va="bottom")
+            ax.text(0, 2.2, _fit(f"gold: {' | '.join(dict.fromkeys(row['gold']))}", width), fontsize=size, family="monospace",
                     va="bottom", color="darkgreen")
             ax.text(0, 3.4, head, fontsize=size, family="monospace", va="bottom",
                     color="tab:blue", weight="bold")
