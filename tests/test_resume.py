@@ -2,8 +2,8 @@
 after each kill, and the final record equals the uninterrupted run's; no partial file is ever read as
 a finished record. A write that fails (full disk) leaves the previous file and ends with one line.
 
-The short chains run in ``make test``; ``-m slow`` kills once at every step, evaluation batch and
-file write of the GLUE run (``test_kill_at_every_point``).
+The short GLUE and E2E chains run in ``make test``; ``-m slow`` kills once at every step, evaluation
+batch and file write of the GLUE run (``test_kill_at_every_point``) and runs the SQuAD chain.
 """
 import os
 import signal
@@ -88,6 +88,7 @@ def test_kill_chain_e2e_decoding(tmp_path):
     assert set(rec["best"]) >= {"BLEU", "NIST", "METEOR", "ROUGE_L", "CIDEr"}
 
 
+@pytest.mark.slow  # three processes (~50 s on 2 shared cores); make test-slow runs it
 def test_kill_chain_squad(tmp_path):
     """Extractive QA: killed during an evaluation and while writing the second predictions.json (a kill
     mid-epoch is the trainer's, the GLUE chain covers it)."""
