@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 0
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: help install install-demo test test-slow demo glue e2e table4 table5 fidelity tables bench bench-bf16 bench-pipeline bench-decode gpu-check clean
+.PHONY: help install install-demo test test-slow demo figure4 glue e2e table4 table5 fidelity tables bench bench-bf16 bench-pipeline bench-decode gpu-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,10 @@ test-slow: install ## the long tests only (SIGKILL at every step, evaluation bat
 
 demo: install ## mini reproduction on MiniLM and SmolLM2, real data from HUT_DATA, CPU, offline (~13 min on 2 cores)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo
+
+figure4: install ## Figure 4's CPU demo: MiniLM, HUT vs LoRA on SQuAD (40 dev articles train, 8 others scored), mini table + figure (~39 min on 2 shared cores, inflated)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.train -m experiment=demo_squad trainer.progress=false
+	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.tables.figure4 experiment=demo_squad results_dir=results/demo/squad/runs out_dir=results/demo/squad
 
 glue: install ## the paper's Table 1 sweep: 9 rows x 6 GLUE tasks x 5 seeds = 270 runs (RoBERTa-large; GPU and hub)
 	$(BIN)/python -m hut.train -m experiment=table1

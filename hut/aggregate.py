@@ -7,7 +7,8 @@
     python -m hut.aggregate experiments.table4=my_ablation tables=[4]
 
 Keys (``configs/cli/aggregate.yaml``, composed like every entry point's arguments): ``results_dir``,
-``out_dir``, ``experiment`` (read experiment X's records for the tables X's files feed),
+``out_dir``, ``experiment`` (read experiment X's records for the tables X's files feed; Figure 4
+when X feeds it),
 ``experiments.tableN``, ``tables``, ``figure``, ``flops``, ``flops_model``, ``paper_file``.
 
 This module is the command only: it builds each entry of :data:`hut.tables.TABLES` that was asked
@@ -45,7 +46,8 @@ def options(argv: Sequence[str]) -> dict[str, Any]:
         if not fed:
             raise SystemExit(f"hut.aggregate: no experiment file has experiment_name '{o['experiment']}'\n{USAGE}")
         exps.update({t: o["experiment"] for t in fed})
-        tables = tables if tables is not None else [int(t.replace("table", "")) for t in fed]
+        # tableN by number; a figure an experiment feeds (figure4) is drawn when its runs are there
+        tables = tables if tables is not None else [int(t[5:]) for t in fed if t.startswith("table") and t[5:].isdigit()]
     tables = [1, 2, 3, 4, 5] if tables is None else tables
     bad = [t for t in tables if t not in (1, 2, 3, 4, 5)]
     if bad:
@@ -89,7 +91,10 @@ def build(o: Mapping[str, Any], log: Callable[[str], None] = print) -> dict:
             written.append(p)
     if o["figure"] and "table1" in o["tables"]:
         written += build_figure3(ctx, ctx.glue_rows, ctx.glue_tasks)
+    if o["figure"]:
+        written += _figure4(o, runs, ctx)
     used = {o["experiments"][t] for t in o["tables"] if t in o["experiments"]}
+    used |= {o["experiments"].get("figure4", "figure4")} if o["figure"] else set()
     other = sorted({r.experiment for r in runs} - used)
     if other:
         ctx.summary.append(f"ignored records of experiment(s) not in these tables: {', '.join(other)}")
@@ -104,6 +109,24 @@ def build(o: Mapping[str, Any], log: Callable[[str], None] = print) -> dict:
     for p in written:
         log(f"[aggregate] wrote {p}")
     return {"written": written, "problems": ctx.problems, "summary": ctx.summary}
+
+
+def _figure4(o: Mapping[str, Any], runs, ctx) -> list[Path]:
+    """Figure 4 and its mini table when experiment ``figure4``'s SQuAD runs are there (it loads their models)."""
+    from hut.config import cli_options
+    from hut.tables import figure4
+
+    experiment = o["experiments"].get("figure4", "figure4")
+    if not any(r.experiment == experiment and r.task == "squad" and r.status == "success" for r in runs):
+        return []
+    f = cli_options([f"experiment={experiment}"], "figure4", "hut.aggregate")
+    f.update(results_dir=o["results_dir"], out_dir=o["out_dir"], argv=[f"experiment={experiment}",
+             f"results_dir={o['results_dir']}", f"out_dir={o['out_dir']}"])
+    try:
+        return figure4.build(f, log=lambda line: None)
+    except ValueError as e:
+        ctx.summary.append(f"figure4 not drawn: {e}")
+        return []
 
 
 def _log_missing(ctx, o: Mapping[str, Any], log: Callable[[str], None]) -> None:

@@ -35,6 +35,11 @@ import torch.nn as nn
 
 from hut.records import write_atomic
 
+# The task head of the kinds whose head module transformers names the same in every architecture
+# (the other kinds take the model config's ``head_prefixes``): a causal LM trains no head (its output
+# layer is tied to the embeddings); ``*ForQuestionAnswering`` has its start/end layer ``qa_outputs``.
+HEAD_OF_KIND: dict[str, tuple[str, ...]] = {"generation": (), "qa": ("qa_outputs",)}
+
 # Which model types belong to which target-name family (see hut/methods/targets.py).
 FAMILY_OF_MODEL_TYPE = {"roberta": "bert", "bert": "bert", "gpt2": "gpt2", "llama": "llama"}
 # What from_pretrained reads from a folder, in its order of preference (a sharded model: the index and its shards).
@@ -279,11 +284,12 @@ def _auto_class(kind: str):
         "classification": transformers.AutoModelForSequenceClassification,
         "regression": transformers.AutoModelForSequenceClassification,
         "generation": transformers.AutoModelForCausalLM,
+        "qa": transformers.AutoModelForQuestionAnswering,
     }[kind]
 
 
 def _task_kwargs(kind: str, num_labels: int) -> dict:
-    if kind == "generation":
+    if kind in ("generation", "qa"):  # a span head has its fixed two outputs (start, end)
         return {}
     if kind == "regression":
         return {"num_labels": 1, "problem_type": "regression"}
@@ -330,7 +336,7 @@ def load_model(
     pretrained: bool = True,
     with_tokenizer: bool = True,
 ) -> LoadedModel:
-    """Build the model for a task kind (classification | regression | generation)."""
+    """Build the model for a task kind (classification | regression | generation | qa)."""
     auto, src = _auto_class(kind), model_cfg["source"]
     folder = weights_dir(model_cfg) if pretrained else None
     if folder is None:
@@ -340,7 +346,7 @@ def load_model(
     pooling = model_cfg.get("pooling", "cls")
     if pooling not in ("cls", "mean"):
         raise ValueError(f"model '{model_cfg.get('name')}': unknown pooling '{pooling}' (cls|mean)")
-    if pooling == "mean" and kind != "generation":
+    if pooling == "mean" and kind in ("classification", "regression"):  # the others read no pooled vector
         use_mean_pooling(model)
     model_type = model.config.model_type
     family = FAMILY_OF_MODEL_TYPE.get(model_type)
@@ -349,5 +355,5 @@ def load_model(
     tok = load_tokenizer(model_cfg, folder if src == "hub" else None) if with_tokenizer else None
     if tok is not None and getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tok.pad_token_id
-    heads = tuple(model_cfg.get("head_prefixes", ["classifier", "score"])) if kind != "generation" else ()
+    heads = HEAD_OF_KIND.get(kind, tuple(model_cfg.get("head_prefixes", ["classifier", "score"])))
     return LoadedModel(model=model, tokenizer=tok, family=family, head_prefixes=heads, name=model_cfg["name"])

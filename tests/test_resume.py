@@ -2,8 +2,8 @@
 after each kill, and the final record equals the uninterrupted run's; no partial file is ever read as
 a finished record. A write that fails (full disk) leaves the previous file and ends with one line.
 
-The short chains run in ``make test``; ``-m slow`` kills once at every step, evaluation batch and
-file write of the GLUE run (``test_kill_at_every_point``).
+The short GLUE and E2E chains run in ``make test``; ``-m slow`` kills once at every step, evaluation
+batch and file write of the GLUE run (``test_kill_at_every_point``) and runs the SQuAD chain.
 """
 import os
 import signal
@@ -22,6 +22,9 @@ GLUE = ["task=mrpc", "method=hut", "trainer.max_steps=null", "trainer.epochs=2",
 E2E = ["model=tiny_gpt2", "task=e2e", "method=lora", "data.train_split=train", "data.eval_split=test",
        "trainer.max_steps=null", "trainer.epochs=2", "trainer.batch_size=2", "trainer.eval_batch_size=1",
        "task.num_beams=2", "task.max_new_tokens=6", "trainer.checkpoint_every_steps=1"]
+SQUAD = ["task=squad", "method=hut", "trainer.max_length=40", "task.doc_stride=12", "data.train_split=dev",
+         "data.train_articles=0:3", "data.eval_articles=3:4", "trainer.max_steps=null", "trainer.epochs=2",
+         "trainer.batch_size=4", "trainer.eval_batch_size=2", "trainer.checkpoint_every_steps=2"]
 RESULT = ("status", "history", "best", "last", "params", "steps", "fingerprint", "eval_subset")
 
 
@@ -83,6 +86,14 @@ def test_kill_chain_glue(tmp_path):
 def test_kill_chain_e2e_decoding(tmp_path):
     rec = _chain(tmp_path, E2E, ["kill:eval:2", "kill:write:predictions.txt:1", "kill:step:2"])
     assert set(rec["best"]) >= {"BLEU", "NIST", "METEOR", "ROUGE_L", "CIDEr"}
+
+
+@pytest.mark.slow  # three processes (~50 s on 2 shared cores); make test-slow runs it
+def test_kill_chain_squad(tmp_path):
+    """Extractive QA: killed during an evaluation and while writing the second predictions.json (a kill
+    mid-epoch is the trainer's, the GLUE chain covers it)."""
+    rec = _chain(tmp_path, SQUAD, ["kill:eval:2", "kill:write:predictions.json:2"])
+    assert set(rec["best"]) >= {"exact_match", "f1"} and len(rec["history"]) == 2
 
 
 @pytest.mark.slow

@@ -246,10 +246,12 @@ class PrefixTuningMethod(Method):
         arch = type(model).__name__
         if arch.endswith("ForSequenceClassification"):
             return TaskType.SEQ_CLS
+        if arch.endswith("ForQuestionAnswering"):
+            return TaskType.QUESTION_ANS
         if arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel"):
             return TaskType.CAUSAL_LM
-        raise ValueError(f"method prefix: unsupported model class {arch} (expected *ForSequenceClassification "
-                         f"or a causal LM)")
+        raise ValueError(f"method prefix: unsupported model class {arch} (expected *ForSequenceClassification, "
+                         f"*ForQuestionAnswering or a causal LM)")
 
     def apply(self, model: nn.Module, family: str) -> nn.Module:
         from peft import PrefixTuningConfig, get_peft_model

@@ -10,11 +10,14 @@ table4        ``grids``                   tasks x (targets, r) cells (HUT)
 table5        ``grids``                   (task, targets) x r (HUT)
 cost          ``cost``                    per run: score, wall time, parameters (Tables 1 and 3's runs)
 figure3       ``figure3``                 GLUE average vs FLOPs, the paper's and ours (two panels)
+figure4       ``figure4``                 SQuAD EM/F1 per method beside a baseline (the mini table); the
+                                          figure itself: ``python -m hut.tables.figure4`` (loads the models)
 ============  ==========================  =============================================================
 
 Shared: ``runs`` (records -> runs and cells), ``layout`` (what a table expects, from
 configs/experiment), ``paper`` (the paper's rows), ``labels`` (names from the configs), ``render``
-(Markdown, LaTeX, CSV), ``method_rows`` (Tables 1 and 3), ``context`` (what a builder gets).
+(Markdown, LaTeX, CSV), ``method_rows`` (Tables 1 and 3), ``context`` (what a builder gets),
+``wordshade`` (Figure 4's shaded words: matplotlib and HTML).
 ``docs/DESIGN.md`` maps each paper table to its config, builder and output files.
 """
 from __future__ import annotations
@@ -38,6 +41,7 @@ TABLES: Registry[TableSpec] = Registry("table")
 
 def _register() -> None:
     from hut.tables.cost import build_cost
+    from hut.tables.figure4 import build_figure4_table
     from hut.tables.grids import build_table4, build_table5
     from hut.tables.table1_glue import build_table1
     from hut.tables.table2_flops import build_table2
@@ -45,7 +49,8 @@ def _register() -> None:
 
     for spec in (TableSpec("table1", build_table1), TableSpec("table2", build_table2),
                  TableSpec("table3", build_table3), TableSpec("table4", build_table4),
-                 TableSpec("table5", build_table5), TableSpec("cost", build_cost)):
+                 TableSpec("table5", build_table5), TableSpec("cost", build_cost),
+                 TableSpec("figure4", build_figure4_table)):
         TABLES.add(spec.key, spec)
 
 

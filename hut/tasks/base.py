@@ -22,7 +22,7 @@ TASKS: Registry[type["Task"]] = Registry("task")
 class Task:
     name: str
     label: str  # how tables name the task
-    kind: str  # classification | regression | generation
+    kind: str  # classification | regression | generation | qa (hut.models: which Auto* class, which head)
     num_labels: int = 1
     best_metric: str = "score"  # the dev metric that selects the best epoch (higher is better)
     metric_label: str = "score"  # how tables name best_metric (GLUE: the paper's metric of the task)
