@@ -126,7 +126,7 @@ def test_a_tiny_run_records_loads_back_and_exports(tmp_path):
     assert squad_scores(preds, answers) == scores
     assert task.evaluate(loaded.model, Accelerator(cpu=True), tmp_path / "eval") == scores
     loaded.model.eval()  # evaluate() leaves a model in training mode, as the trainer wants it
-    out = export_merged(loaded.model, loaded.method, tmp_path / "merged")
+    out = export_merged(loaded.model, loaded.method, tmp_path / "merged", loaded.tokenizer)
     stock = AutoModelForQuestionAnswering.from_pretrained(str(out)).eval()
     batch = task.collate(task.eval_features()[:2])
     with torch.no_grad():

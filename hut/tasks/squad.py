@@ -160,7 +160,7 @@ class SquadTask(Task):
         bs = int(self.cfg["trainer"].get("eval_batch_size") or 32)
         order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
         out: list[Any] = [None] * len(features)
-        for i in tqdm(range(0, len(order), bs), desc="eval", leave=False):
+        for i in tqdm(range(0, len(order), bs), desc="eval", leave=False, disable=self.bar_disable()):
             idx = order[i : i + bs]
             batch = {k: v.to(device) for k, v in self.collate([features[j] for j in idx]).items()}
             res = model(**batch)
