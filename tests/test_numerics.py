@@ -80,3 +80,45 @@ def test_bf16_gradients_within_twice_plain_autograd(kind, bias_mode, bias_std, r
     for name in fast:
         assert fast[name] <= 2 * plain[name] + 1e-6, (
             f"{name}: relative error {fast[name]:.2e} vs plain autograd {plain[name]:.2e} (shift ratio {ratio})")
+
+
+# ------------------------------------------------------------------------ fp16 needs a loss scale
+def test_fp16_without_a_loss_scale_is_an_error():
+    """On a CPU accelerate gives fp16 neither a GradScaler nor autocast (it would train in float32)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    from hut.trainer import require_loss_scaling
+
+    AcceleratorState._reset_state(reset_partial_state=False)
+    acc = Accelerator(cpu=True, mixed_precision="fp16")
+    assert acc.scaler is None
+    with pytest.raises(ValueError, match="trainer.mixed_precision=fp16 needs a loss scale"):
+        require_loss_scaling(acc)
+    AcceleratorState._reset_state(reset_partial_state=False)
+    require_loss_scaling(Accelerator(cpu=True, mixed_precision="bf16"))  # bf16 needs none
+    AcceleratorState._reset_state(reset_partial_state=False)
+
+
+def test_fp16_with_accelerates_scaler_scales_the_loss():
+    """What the trainer relies on where a scaler exists (a GPU): ``acc.backward`` scales the loss by the
+    GradScaler's scale and ``optimizer.step`` sees unscaled gradients. Checked here with a CPU GradScaler
+    put where accelerate puts its CUDA one."""
+    from types import SimpleNamespace
+
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    from hut.trainer import require_loss_scaling
+
+    AcceleratorState._reset_state(reset_partial_state=False)
+    acc = Accelerator(cpu=True)
+    acc.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    require_loss_scaling(SimpleNamespace(mixed_precision="fp16", scaler=acc.scaler, device=acc.device))
+    w = nn.Parameter(torch.ones(3))
+    opt = acc.prepare(torch.optim.SGD([w], lr=1.0))
+    acc.backward((w * 2.0).sum())
+    assert torch.equal(w.grad, torch.full((3,), 2048.0))  # the loss was scaled by 1024
+    opt.step()  # the scaler unscales before the step: w - lr·2
+    assert torch.equal(w.detach(), torch.full((3,), -1.0))
+    AcceleratorState._reset_state(reset_partial_state=False)
