@@ -122,3 +122,44 @@ def test_fp16_with_accelerates_scaler_scales_the_loss():
     opt.step()  # the scaler unscales before the step: w - lr·2
     assert torch.equal(w.detach(), torch.full((3,), -1.0))
     AcceleratorState._reset_state(reset_partial_state=False)
+
+
+# ------------------------------------------------------- hut_compact ≡ HUT needs clipping off
+def _clip_run(tiny_model, cfg, clip, steps=5):
+    import copy
+
+    from hut.methods import build_method, prepare_model
+    from hut.methods.hut import apply_eps_scales, hut_layers
+
+    lm = tiny_model("tiny_roberta")
+    torch.manual_seed(7)
+    model = prepare_model(copy.deepcopy(lm.model).double(), build_method(cfg), lm.family, lm.head_prefixes)
+    params = [p for p in model.parameters() if p.requires_grad]
+    # the method's own vectors (the tiny head's gradient would dominate the norm and hide the effect)
+    factors = [p for _, layer in hut_layers(model) for p in layer.hut.parameters()]
+    opt = torch.optim.AdamW(apply_eps_scales(params, model, 1e-3), lr=3e-2, eps=1e-3, weight_decay=0.0)
+    g = torch.Generator().manual_seed(123)
+    norms = []
+    for _ in range(steps):
+        ids = torch.randint(5, 1000, (4, 9), generator=g)
+        model(ids, labels=torch.randint(0, 2, (4,), generator=g)).loss.backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(factors, clip)))
+        opt.step()
+        opt.zero_grad()
+    means = torch.cat([torch.cat([v for v in f.vectors() if v is not None]).detach()
+                       for _, layer in hut_layers(model) for f in layer.hut.values()])
+    return means, norms
+
+
+def test_compact_equals_hut_only_while_clipping_is_inactive(tiny_model):
+    """HUT's ∂M_A[i, l] = ∂a_i / r for each of r entries, so ‖∇M_A‖ = ‖∇a‖/√r (M_B likewise): the two
+    total gradient norms differ, and a clip that acts rescales them differently (README "hut_compact")."""
+    r = 8
+    hut = {"name": "hut", "r": r, "init": "ones_plus_noise", "init_std": 0.3}
+    compact = {"name": "hut_compact", "r": r}
+    (m_h, n_h), (m_c, n_c) = _clip_run(tiny_model, hut, 1e9), _clip_run(tiny_model, compact, 1e9)
+    assert torch.allclose(m_h, m_c, atol=1e-9)  # clipping never acts: the same trajectory
+    assert all(nh < nc for nh, nc in zip(n_h, n_c))  # HUT's norm is the smaller (1/√r on a, b)
+    clip = 0.5 * min(n_h)  # acts on every step of both
+    (m_h, _), (m_c, _) = _clip_run(tiny_model, hut, clip), _clip_run(tiny_model, compact, clip)
+    assert (m_h - m_c).abs().max() > 1e-6  # 1000x the agreement above: the equivalence is gone
