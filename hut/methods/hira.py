@@ -27,7 +27,7 @@ from hut.methods.lora import FusedSliceLoRA, LoraMethod
 
 @dataclass(frozen=True)
 class HiraConfig(MethodConfig):
-    r: int = option(32, minimum=1)  # HiRA's rank (the HiRA paper's commonsense setting: r = 32)
+    r: int = option(8, minimum=1)  # LoRA's rank on the same targets (same parameter count); HiRA has no GLUE setting
     dropout: float = option(0.0, minimum=0.0, below=1.0)  # on the HiRA branch's input (peft's default 0)
     targets: list[str] = option(["q", "v"])
 
