@@ -201,6 +201,7 @@ def _grad_a_from_weight(xl: torch.Tensor, g: torch.Tensor, Wb: torch.Tensor, s: 
 # rounding error of the bf16 y then costs ∂s at most 1.5x the error of the product itself. Above it,
 # recompute x_low·W' (tests/test_numerics.py: shift ratios up to 100 within 2x plain autograd's error).
 SHIFT_SHARE = 0.5
+SHIFT_SAMPLE = 64  # rows (tokens) the test looks at
 
 
 def _grad_s(ctx, xl, g, yb, Wb, bias, start, stop, a, s, t, gsum, folded: bool) -> torch.Tensor:
@@ -209,12 +210,13 @@ def _grad_s(ctx, xl, g, yb, Wb, bias, start, stop, a, s, t, gsum, folded: bool) 
     y is rounded to the low dtype at the magnitude of y, so y - t loses the bits of s ⊙ v when the shift
     dominates (|t| ≫ |y - t|: a grown β, or ``keep`` with a large frozen bias). There the product
     z = x_low·W'_b (no shift, no bias) is recomputed: one matmul of the block's forward size, and
-    ``s ⊙ v = z + s ⊙ b0`` (bias inside) or ``z``. The test is one reduction over the block and one
-    host sync per adapted block and backward; a shift-free layer (β ≈ 0, HUT's start) never recomputes.
+    ``s ⊙ v = z + s ⊙ b0`` (bias inside) or ``z``. The test is one reduction over ~64 rows of the block
+    and one host sync per adapted block and backward; a shift-free layer (β ≈ 0, HUT's start) never
+    recomputes.
     """
-    tl = t.to(yb.dtype)
-    shift = t.abs().sum() * yb.shape[0]
-    rest = (yb - tl).abs().sum(dtype=torch.float32)
+    sample = yb[:: max(1, yb.shape[0] // SHIFT_SAMPLE)]  # |y - t| estimated on ~64 rows: the test stays cheap
+    shift = t.abs().sum() * sample.shape[0]
+    rest = (sample - t.to(yb.dtype)).abs().sum(dtype=torch.float32)
     if not bool(shift > SHIFT_SHARE * rest):
         gy_dot = torch.linalg.vecdot(g, yb, dim=0).float()
         return (gy_dot - t * gsum) / s
