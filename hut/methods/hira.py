@@ -20,7 +20,7 @@ import torch.nn as nn
 from peft import HiraConfig as PeftHiraConfig
 from peft import PeftConfig
 
-from hut.methods.base import METHODS
+from hut.methods.base import METHODS, Method
 from hut.methods.config import MethodConfig, option
 from hut.methods.lora import FusedSliceLoRA, LoraMethod
 
@@ -54,7 +54,7 @@ class HiraMethod(LoraMethod):
     FUSED = FusedSliceHiRA
 
     def __init__(self, cfg):
-        self.config = self.Config.parse(cfg)
+        Method.__init__(self, cfg)  # HiRA has no alpha: LoraMethod's __init__ would read one
         self.r, self.alpha, self.dropout = self.config.r, float(self.config.r), self.config.dropout
 
     def peft_config(self, whole: list[str], conv: bool) -> PeftConfig:
