@@ -37,7 +37,7 @@ test-slow: install ## the long tests only (SIGKILL at every step, evaluation bat
 demo: install ## mini reproduction on MiniLM and SmolLM2, real data from HUT_DATA, CPU, offline (~13 min on 2 cores)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo
 
-demo-parts: install ## the parts-of-HUT table on a real SST-2 slice (MiniLM, 8 rows, 1 seed, CPU; not in make demo; DEMO_PARTS_TIME)
+demo-parts: install ## the parts-of-HUT table on a real SST-2 slice (MiniLM, 8 rows, 1 seed, CPU; not in make demo; est. ~3 min on 2 free cores, see README)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.train -m experiment=demo_parts
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.aggregate experiment=demo_parts results_dir=results/demo_parts/runs out_dir=results/demo_parts
 
