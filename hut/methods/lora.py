@@ -12,9 +12,10 @@ Config: ``r`` (int > 0), ``alpha`` (scaling alpha / r), ``dropout`` (on the LoRA
 ``targets`` (short names, default [q, v]). ``merge`` folds B·A·alpha/r into the frozen weights and puts
 stock ``nn.Linear``/``Conv1D`` modules back.
 
-DoRA (``dora``, the same options): :class:`DoraLinear` on every target (peft's DoRA rounds a
-magnitude update away under autocast; see there). Subclasses of :class:`FusedSliceLoRA` change ``block_output`` and
-``merged_block`` only (HiRA: ``hut/methods/hira.py``).
+DoRA (``dora``, the same options): :class:`DoraLinear` on every target, whole modules and fused
+slices alike (peft's DoRA rounds a magnitude update away under autocast; see there). A variant of
+LoRA's update subclasses :class:`FusedSliceLoRA` and changes ``delta_weight`` / ``block_output`` /
+``merged_block`` (HiRA: ``hut/methods/hira.py``) or, as DoRA, its ``forward``.
 """
 from __future__ import annotations
 
