@@ -104,8 +104,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
 
 def require_loss_scaling(acc) -> None:
     """fp16 trains only with a loss scale: accelerate's GradScaler (it scales the loss in ``acc.backward``
-    and unscales before clipping and the step). Without one, fp16 gradients fall into fp16's subnormal
-    range (issue 26: γ's gradient error 9.7e-2 unscaled, 1.5e-3 with a scale of 256-2048), and on a CPU
+    and unscales before clipping and the step). Without one, small fp16 gradients fall into fp16's
+    subnormal range and lose their precision (issue 26), and on a CPU
     accelerate gives neither a scaler nor autocast: the run would train in float32 and be recorded as fp16."""
     if acc.mixed_precision == "fp16" and acc.scaler is None:
         raise ValueError(f"trainer.mixed_precision=fp16 needs a loss scale, which accelerate gives only on a GPU "
