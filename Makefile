@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PY ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
+# pytest workers for `make test` (pytest-xdist); each worker runs torch on one thread (OMP_NUM_THREADS=1)
+TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 export HUT_DATA ?= $(abspath ../shared/data)
 export HF_HUB_OFFLINE ?= 0
@@ -28,8 +30,8 @@ install: $(VENV)/.installed ## create .venv (idempotent): torch (TORCH=, default
 
 install-demo: install ## the demo's small real models (already part of install)
 
-test: install ## run the test suite (what CI runs; the slow kill-anywhere variant is `make test-slow`)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" tests
+test: install ## run the test suite on TEST_WORKERS=2 workers (what CI runs; the slow tests are `make test-slow`)
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow" tests
 
 test-slow: install ## the long tests only (SIGKILL at every step, evaluation batch and file write)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow tests

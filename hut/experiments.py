@@ -102,3 +102,12 @@ def experiments_for(experiment_name: str) -> list[str]:
         if meta(p.stem)["experiment_name"] == experiment_name:
             out.append(p.stem)
     return out
+
+
+def required_groups(name: str) -> list[str]:
+    """The config groups an experiment leaves to the command line (``override /row: ???``)."""
+    out = []
+    for d in _raw(name).get("defaults") or []:
+        if isinstance(d, dict):
+            out.extend(str(k).split("/")[-1] for k, v in d.items() if v == "???")
+    return out

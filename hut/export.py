@@ -4,15 +4,19 @@
   trainer writes ``trainable.safetensors`` beside its ``metrics.json``).
 
 * :func:`save_trainable` / :func:`load_trainable`: the parameters with ``requires_grad`` (the method's
-  adapters and the task head), by name, in one safetensors file. Load them into a model prepared
-  the same way (same model config, same method config): ``prepare_model`` then ``load_trainable``.
+  adapters and the task head), by name, in one safetensors file, with the identity of the base
+  model they were trained on (:func:`base_digest` of its frozen embeddings, the model's name and its
+  weights' SHA-256). Load them into a model prepared the same way (same model config, same method
+  config): ``prepare_model`` then ``load_trainable``; a base model with other weights is refused.
 * :func:`export_merged`: fold a mergeable method into the weights (``Method.merge``), check that only
-  stock torch/transformers modules remain, and ``save_pretrained`` the result, so that
-  ``AutoModelFor....from_pretrained(dir)`` gives the adapted model's outputs with no hut code.
+  stock torch/transformers modules remain, and ``save_pretrained`` the result with its tokenizer, so
+  that ``AutoModelFor....from_pretrained(dir)`` and ``AutoTokenizer.from_pretrained(dir)`` give the
+  adapted model's outputs with no hut code.
 """
 from __future__ import annotations
 
 import copy
+import hashlib
 import inspect
 import json
 import re
@@ -22,6 +26,14 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
+from safetensors import safe_open
+from safetensors.torch import load_file, save
+
+from hut.methods import build_method, prepare_model
+from hut.models import load_model
+from hut.records import read_record, write_atomic
+from hut.runtime.seed import seed_everything
+from hut.tasks import task_info
 
 TRAINABLE_FILE = "trainable.safetensors"
 
@@ -38,12 +50,32 @@ def trainable_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().to("cpu").clone().contiguous() for n, p in model.named_parameters() if p.requires_grad}
 
 
+def base_digest(model: nn.Module) -> str | None:
+    """16 hex digits naming the base model a prepared model was built on: the shape, dtype and 256
+    evenly spaced values of its frozen input embeddings (the one base tensor every method leaves
+    frozen and under its own name; two different pretrained or random models differ in it). None
+    when the embeddings train (full fine-tuning saves them with the trained parameters)."""
+    get = getattr(model, "get_input_embeddings", None)
+    weight = getattr(get(), "weight", None) if callable(get) else None
+    if weight is None or weight.requires_grad:
+        return None
+    flat = weight.detach().reshape(-1)
+    sample = flat[:: max(1, flat.numel() // 256)][:256].to("cpu", torch.float32)
+    h = hashlib.sha256(f"{tuple(weight.shape)}|{weight.dtype}|".encode() + sample.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def base_model_label(model_cfg: Mapping[str, Any], weights: Mapping[str, Any] | None) -> str:
+    """How a run's base model is named in ``trainable.safetensors`` and its errors: the model config's
+    name and, for pretrained weights, their SHA-256 (``hut.models.weights_identity``)."""
+    name = str(model_cfg.get("name"))
+    return f"{name} (weights sha256 {weights['sha256'][:16]})" if weights else f"{name} (built from config)"
+
+
 def save_trainable(model: nn.Module, path: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
-    """Write the trainable parameters to ``path`` (a ``.safetensors`` file, or a folder)."""
-    from safetensors.torch import save
-
-    from hut.records import write_atomic
-
+    """Write the trainable parameters to ``path`` (a ``.safetensors`` file, or a folder), with the
+    ``base_digest`` of the base model they were trained on (and ``metadata``, e.g. ``base_model``:
+    its name and weights' SHA-256)."""
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path / TRAINABLE_FILE
@@ -52,6 +84,8 @@ def save_trainable(model: nn.Module, path: str | Path, metadata: Mapping[str, An
     if not tensors:
         raise ValueError("the model has no trainable parameters to save")
     meta = {"format": "pt"}
+    if (digest := base_digest(model)) is not None:
+        meta["base_digest"] = digest
     for k, v in (metadata or {}).items():
         meta[str(k)] = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
     write_atomic(path, save(tensors, metadata=meta))
@@ -59,8 +93,6 @@ def save_trainable(model: nn.Module, path: str | Path, metadata: Mapping[str, An
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
-    from safetensors import safe_open
-
     path = Path(path)
     if path.is_dir():
         path = path / TRAINABLE_FILE
@@ -68,18 +100,23 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         return dict(f.metadata() or {})
 
 
-def load_trainable(model: nn.Module, path: str | Path, strict: bool = True) -> dict[str, list[str]]:
+def load_trainable(model: nn.Module, path: str | Path, strict: bool = True, base: str | None = None) -> dict[str, list[str]]:
     """Copy saved trainable parameters into ``model`` (prepared with the same method).
 
     Returns ``{"missing": [...], "unexpected": [...]}`` (trainable parameters of ``model`` absent from
     the file, and names in the file that ``model`` lacks). With ``strict`` either is an error, as is
-    a shape mismatch.
+    a shape mismatch. Trained on another base model (``base_digest``) is always an
+    error naming both (``base``: how to name ``model``'s base in it).
     """
-    from safetensors.torch import load_file
-
     path = Path(path)
     if path.is_dir():
         path = path / TRAINABLE_FILE
+    meta = read_metadata(path)
+    if meta.get("base_digest") and (mine := base_digest(model)) not in (None, meta["base_digest"]):
+        trained_on = meta.get("base_model") or "a base model"
+        raise ValueError(f"{path} was trained on {trained_on} (base digest {meta['base_digest']}); this model's "
+                         f"base{' (' + base + ')' if base else ''} is {mine}: another base model. Load it into the model it was trained on "
+                         f"(hut.export.load_run builds it from the run's record)")
     saved = load_file(str(path))
     params = dict(model.named_parameters())
     trainable = {n for n, p in params.items() if p.requires_grad}
@@ -106,9 +143,11 @@ def _is_stock(m: nn.Module) -> bool:
 
 
 def _check_stock(model: nn.Module) -> None:
-    bad = sorted({type(m).__qualname__ for m in model.modules() if not _is_stock(m)})
+    bad = {type(m).__qualname__: getattr(m, "export_hint", "") for m in model.modules() if not _is_stock(m)}
     if bad:
-        raise ValueError(f"merged model still contains non-stock modules: {', '.join(bad)}")
+        hints = "; ".join(h for h in dict.fromkeys(bad.values()) if h)
+        raise ValueError(f"merged model still contains non-stock modules: {', '.join(sorted(bad))}"
+                         + (f" ({hints})" if hints else ""))
 
 
 def _fix_bias_flags(model: nn.Module) -> None:
@@ -142,8 +181,13 @@ def merged_copy(model: nn.Module, method, inplace: bool = False) -> nn.Module:
     return m
 
 
-def export_merged(model: nn.Module, method, out_dir: str | Path, tokenizer=None, inplace: bool = False) -> Path:
-    """Merge ``method`` into the weights and ``save_pretrained`` a stock transformers model."""
+def export_merged(model: nn.Module, method, out_dir: str | Path, tokenizer, inplace: bool = False) -> Path:
+    """Merge ``method`` into the weights and ``save_pretrained`` a stock transformers model and its tokenizer.
+
+    ``tokenizer`` is required (``run.tokenizer``): a folder without one makes ``AutoTokenizer`` build
+    a wrong tokenizer from the model config alone, and the model predicts from wrong ids without a
+    word. ``None`` exports the weights only, for a caller who ships the tokenizer itself.
+    """
     out = Path(out_dir)
     merged = merged_copy(model, method, inplace=inplace)
     for p in merged.parameters():
@@ -161,7 +205,7 @@ def export_merged(model: nn.Module, method, out_dir: str | Path, tokenizer=None,
 class LoadedRun:
     model: nn.Module  # the trained model (eval mode): frozen weights as the run loaded them, its parameters
     tokenizer: Any
-    method: Any  # the run's Method (merge it with export_merged(run.model, run.method, ...))
+    method: Any  # the run's Method (merge it with export_merged(run.model, run.method, dir, run.tokenizer))
     record: dict  # the run's metrics.json
 
 
@@ -176,12 +220,6 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
         run = load_run("results/runs/table1/rte/hut/roberta_large/seed=0")
         logits = run.model(**run.tokenizer("a sentence", return_tensors="pt")).logits
     """
-    from hut.methods import build_method, prepare_model
-    from hut.models import load_model
-    from hut.records import read_record
-    from hut.tasks import task_info
-    from hut.trainer import seed_everything
-
     run_dir = Path(run_dir)
     rec = read_record(run_dir / "metrics.json")
     if rec.get("status") != "success" or not (run_dir / TRAINABLE_FILE).exists():
@@ -197,5 +235,5 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     loaded = load_model(cfg["model"], kind, num_labels)
     method = build_method(cfg["method"])
     model = prepare_model(loaded.model, method, loaded.family, loaded.head_prefixes)
-    load_trainable(model, run_dir)
+    load_trainable(model, run_dir, base=base_model_label(cfg["model"], rec.get("weights")))
     return LoadedRun(model.to(device).eval(), loaded.tokenizer, method, rec)

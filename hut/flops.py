@@ -36,12 +36,17 @@ Two different quantities, kept apart everywhere (Table 2 says which is which):
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import json
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
+from hut.data.cache import cache_root
 from hut.params import KIND_OF_FAMILY
+from hut.records import write_json_atomic
 
 BATCH = 1
 SEQ_LEN = 128
@@ -227,19 +232,56 @@ def canonical(cfg: Mapping[str, Any] | None) -> str:
 
 
 _CACHE: dict[tuple, Measurement] = {}
+#: What a count depends on besides its configs: the code that builds and counts the model.
+_CODE = ("flops.py", "models.py", "params.py", "methods")
+
+
+def cache_dir() -> Path:
+    """Measured counts, one JSON file per (configs, sizes, torch, code) digest: ``<cache_root>/flops``."""
+    return cache_root() / "flops"
+
+
+@functools.lru_cache(maxsize=None)
+def _code_digest() -> str:
+    import torch
+
+    h = hashlib.sha256(torch.__version__.encode())
+    root = Path(__file__).resolve().parent
+    for name in _CODE:
+        for f in sorted((root / name).rglob("*.py")) if (root / name).is_dir() else [root / name]:
+            h.update(f.relative_to(root).as_posix().encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+def _disk_path(key: tuple) -> Path:
+    return cache_dir() / (hashlib.sha256(json.dumps([*key, _code_digest()]).encode()).hexdigest()[:32] + ".json")
+
+
+def _from_disk(key: tuple) -> Measurement | None:
+    """A count measured before by the same code for the same configs and sizes (a bad file is a miss)."""
+    try:
+        d = json.loads(_disk_path(key).read_text(encoding="utf-8"))
+        return Measurement(**{**d, "train": Count(**d["train"]), "infer": Count(**d["infer"])})
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 
 
 def measure(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any] | None,
             batch: int = BATCH, seq_len: int = SEQ_LEN) -> Measurement:
     """Measured FLOPs of one method (``method_cfg=None``: the frozen floor) on a model config.
 
-    Deterministic and cached per process. Errors are returned in ``error``, never raised.
+    Deterministic; cached per process and on disk (:func:`cache_dir`, keyed by the configs, the sizes,
+    the torch version and the counting code), so a second ``hut.aggregate`` measures nothing new.
+    Errors are returned in ``error``, never raised (nor cached on disk).
     """
     import torch
 
     key = (canonical(model_cfg), canonical(method_cfg), batch, seq_len)
     if key in _CACHE:
         return _CACHE[key]
+    if (m := _from_disk(key)) is not None:
+        _CACHE[key] = m
+        return m
     name = "frozen" if method_cfg is None else str(method_cfg.get("name"))
     mergeable = None
     if method_cfg is not None:
@@ -266,6 +308,10 @@ def measure(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any] | None,
                 return m
     m = Measurement(**base, params=dict(params), train=train, infer=infer, measured_on=how)
     _CACHE[key] = m
+    try:  # errors are not cached on disk; a read-only cache only costs the re-measuring
+        write_json_atomic(_disk_path(key), m.to_dict())
+    except OSError:
+        pass
     return m
 
 

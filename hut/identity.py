@@ -36,6 +36,7 @@ EXCLUDED: dict[str, str] = {
     "data.source": "where the same data is read from (hub and local layouts give identical examples)",
     "data.dir": "where the local copy of the data lies",
     "data.cache_dir": "where tokenised data is cached",
+    "model.local_dir": "where the weights lie; what they are (their SHA-256) is in the fingerprint",
     "table": "which table an experiment feeds (hut.tables)",
     "paper_row": "which paper row a run reproduces (labels; its settings are in trainer/method/task)",
     "method.label": "how tables name the method",
@@ -65,9 +66,14 @@ def result_config(container: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in sorted(flatten(container).items()) if not _excluded(k)}
 
 
-def fingerprint(container: Mapping[str, Any]) -> str:
-    """16 hex digits of the SHA-256 of :func:`result_config` as canonical JSON."""
-    text = json.dumps(result_config(container), sort_keys=True, default=str, separators=(",", ":"))
+def fingerprint(container: Mapping[str, Any], weights: str | None = None) -> str:
+    """16 hex digits of the SHA-256 of :func:`result_config` as canonical JSON, with ``weights``: the
+    SHA-256 of the pretrained weights the run loads (``hut.models.weights_identity``), so runs of
+    different weights never share a fingerprint, and a local copy equal to the hub's shares the hub's."""
+    rc = result_config(container)
+    if weights:
+        rc["model.weights_sha256"] = weights
+    text = json.dumps(rc, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -113,15 +119,28 @@ def override_variant(container: Mapping[str, Any], overrides: Sequence[str]) -> 
     return {k: mine for k, (mine, _) in diff.items()} or None
 
 
+def variant_label(variant: Mapping[str, Any] | None, sep: str = ",") -> str | None:
+    """An override variant in full, ``key=value`` joined by ``sep`` in key order (tables name rows by it)."""
+    if not variant:
+        return None
+    return sep.join(f"{k}={json.dumps(v, separators=(',', ':')) if not isinstance(v, str) else v}"
+                    for k, v in sorted(variant.items()))
+
+
 def variant_folder(variant: Mapping[str, Any] | None, max_len: int = 80) -> str | None:
     """A readable folder name for an override variant: ``trainer.lr=0.0003,trainer.epochs=3``.
 
     Longer than ``max_len``: its start and a digest of the whole (so two variants never share one).
+    A folder name only: tables label a variant's row with :func:`variant_label`, never cut.
     """
     if not variant:
         return None
-    text = ",".join(f"{k}={json.dumps(v, separators=(',', ':')) if not isinstance(v, str) else v}"
-                    for k, v in sorted(variant.items()))
+    return short_name(variant_label(variant), max_len)
+
+
+def short_name(text: str, max_len: int = 80) -> str:
+    """``text`` as one folder name: no ``/`` or spaces; longer than ``max_len``, its start and a digest
+    of the whole (so two names never share one)."""
     text = text.replace("/", "_").replace(" ", "")
     if len(text) <= max_len:
         return text

@@ -20,6 +20,7 @@ the new one, never half of one; a failed write (a full disk) leaves the old file
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -34,8 +35,13 @@ from typing import IO, Any, Callable, Mapping
 from hut import faults
 
 # 2: + fingerprint, overrides, eval_subset, device; history rows carry train_loss. 1 is still read.
+# Later fields, optional to readers: `device` as a dict (hut.runtime.device.describe; a string before),
+# `weights` (hut.models.weights_identity; null for a model built from config).
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
+# Errors of the disk itself (full, over quota, read-only, failing): no further write is tried; the
+# files are left as the last good write made them.
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 # Credential-like keys (but not e.g. `max_new_tokens`, a decoding setting).
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|passw(or)?d|credential|(^|_)(auth_|access_)?token$)", re.I)
 

@@ -9,7 +9,13 @@
       4. resume from checkpoint.pt if a killed run of the same fingerprint left one
       5. for each epoch: train (a non-finite loss stops the run as failed), evaluate, update best/last,
          rewrite metrics.json (status running), checkpoint
-      6. save the trained parameters (trainable.safetensors), final record (status success)
+      6. save the trained parameters (trainable.safetensors, with the base model's identity), final
+         record (status success)
+
+A run that fails before it finishes (missing data, a bad setting) leaves a failed record with its
+reason (the tables mark it †); ``trainer.device=cuda`` without a GPU stops before anything is
+written (hut.runtime.device). The record names the device used and the weights loaded
+(``hut.models.weights_identity``: their SHA-256 is part of the fingerprint).
 
 Nothing here branches on a method's or task's name: methods come from ``hut.methods``, tasks from
 ``hut.tasks``.
@@ -18,21 +24,21 @@ from __future__ import annotations
 
 import math
 import pickle
-import random
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tqdm.auto import tqdm
 
 from hut import faults, identity, records
+from hut.export import base_model_label, save_trainable, trainable_state_dict
 from hut.methods import build_method, count_parameters, prepare_model
-from hut.models import load_model
-from hut.export import trainable_state_dict
+from hut.models import load_model, weights_identity
 from hut.optim import param_groups
+from hut.runtime import device as devices
+from hut.runtime.console import RunProgress
+from hut.runtime.seed import rng_state, seed_everything, set_rng_state
 from hut.tasks import build_task, task_info
 
 CHECKPOINT_FORMAT = 2
@@ -50,12 +56,6 @@ class RunConflict(ValueError):
 
 class BadCheckpoint(ValueError):
     """A checkpoint that is not plain tensors and data (or is unreadable): refused, never executed."""
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def run_paths(cfg, overrides: Mapping[str, Any] | None = None) -> records.RunPaths:
@@ -76,11 +76,13 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
     from transformers import get_linear_schedule_with_warmup
 
     t0 = time.time()
-    # 1. Which run this is. A run lock makes overlapping launches of the same sweep run each run once
-    #    (the record is checked again under the lock).
+    device = devices.resolve(cfg.trainer.device)  # cuda without a GPU: stop before anything is written
+    # 1. Which run this is: the config and the weights it loads. A run lock makes overlapping launches
+    #    of the same sweep run each run once (the record is checked again under the lock).
     container = records.scrub_secrets(OmegaConf.to_container(cfg, resolve=True))
     variant = identity.override_variant(container, overrides) if overrides else None
-    fp = identity.fingerprint(container)
+    weights = weights_identity(container["model"])
+    fp = identity.fingerprint(container, weights=weights["sha256"] if weights else None)
     paths = run_paths(cfg, variant)
     if (done := _finished(paths, fp, container, bool(cfg.force))) is not None:
         return done
@@ -97,7 +99,13 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
             kept = records.archive_record(paths)
             paths.checkpoint.unlink(missing_ok=True)
             print(f"[force] {paths.key}: previous record kept as {kept.name}")
-        return _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_schedule_with_warmup)
+        try:
+            return _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_schedule_with_warmup,
+                          device, weights)
+        except Exception as e:
+            if not (isinstance(e, OSError) and e.errno in records.DISK_ERRORS):  # a full disk: files left as they are
+                _record_failure(paths, container, fp, variant, e)
+            raise
     finally:
         lock.release()
 
@@ -112,7 +120,26 @@ def require_loss_scaling(acc) -> None:
                          f"(device {acc.device.type}: no GradScaler, no autocast); use trainer.mixed_precision=bf16 or no")
 
 
-def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_schedule_with_warmup) -> dict:
+def _record_failure(paths: records.RunPaths, container, fp: str, variant, err: BaseException) -> None:
+    """A run that stopped on an error (missing data, a bad setting, a crash) leaves a failed record
+    with the reason, never an empty folder or a record that says it is still running."""
+    try:
+        rec = records.read_record(paths.record) if paths.record.exists() else None
+    except records.CorruptRecord:
+        rec = None
+    if rec is None or rec.get("status") != "running":
+        rec = records.new_record(container, paths, fingerprint=fp, overrides=variant)
+    first = (str(err).strip().splitlines() or [""])[0]
+    rec.update(status="failed", error={"reason": f"{type(err).__name__}: {first}", "step": None})
+    rec.pop("pid", None)
+    try:
+        records.write_json_atomic(paths.record, rec)
+    except OSError:  # cannot write it either: the run's own error is what the user needs
+        pass
+
+
+def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_schedule_with_warmup, device,
+           weights) -> dict:
     tcfg = cfg.trainer
     # 2. Seed, task, model, method.
     seed = int(cfg.seed)
@@ -127,8 +154,7 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
     if not train_set:
         raise ValueError(f"task {cfg.task.name}: the training split is empty")
 
-    # 3. Optimiser, schedule, accelerate.
-    cpu = tcfg.device == "cpu" or (tcfg.device == "auto" and not torch.cuda.is_available())
+    # 3. Optimiser, schedule, accelerate (on the device resolved in run(): never a silent fallback).
     # accelerate keeps one process-wide AcceleratorState and refuses a second Accelerator with another
     # mixed_precision; a Hydra multirun (basic launcher) runs its jobs in one process, so a sweep over
     # trainer.mixed_precision would fail on its second job. Clear that state (not the distributed
@@ -136,8 +162,10 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
     from accelerate.state import AcceleratorState
 
     AcceleratorState._reset_state(reset_partial_state=False)
-    acc = Accelerator(cpu=cpu, mixed_precision=str(tcfg.mixed_precision),
+    acc = Accelerator(cpu=device == "cpu", mixed_precision=str(tcfg.mixed_precision),
                       gradient_accumulation_steps=int(tcfg.grad_accum))
+    if acc.device.type != device:
+        raise devices.DeviceUnavailable(f"trainer.device={tcfg.device}: accelerate chose {acc.device}, not {device}")
     require_loss_scaling(acc)
     bs, accum = int(tcfg.batch_size), int(tcfg.grad_accum)
     steps_per_epoch = math.ceil(len(train_set) / (bs * acc.num_processes) / accum)
@@ -156,7 +184,8 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
 
     record = records.new_record(
         container, paths, fingerprint=fp, overrides=variant, params=params, eval_subset=task.eval_subset(),
-        steps={"per_epoch": steps_per_epoch, "total": total_steps, "warmup": warmup}, device=str(acc.device),
+        steps={"per_epoch": steps_per_epoch, "total": total_steps, "warmup": warmup},
+        device=devices.describe(acc.device, str(acc.mixed_precision), acc.num_processes), weights=weights,
         nondeterministic_kernels=acc.device.type == "cuda")
 
     # 4. Resume (only a checkpoint of this fingerprint; anything but plain tensors and data is refused).
@@ -165,7 +194,7 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
         acc.unwrap_model(model).load_state_dict(ck["trainable"], strict=False)
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
-        _set_rng_state(ck["rng"])
+        set_rng_state(ck["rng"])
         pos = {k: ck[k] for k in pos}
         record["history"], record["best"], record["last"] = ck["history"], ck["best"], ck["last"]
         print(f"[resume] {paths.key}: epoch {pos['epoch']}, batch {pos['batch']}, step {pos['step']}")
@@ -181,13 +210,15 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
             return
         state = {"format": CHECKPOINT_FORMAT, "fingerprint": fp,
                  "trainable": trainable_state_dict(acc.unwrap_model(model)), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "rng": _rng_state(), "epoch": epoch, "batch": batch,
+                 "scheduler": scheduler.state_dict(), "rng": rng_state(), "epoch": epoch, "batch": batch,
                  "step": step, "history": record["history"], "best": record["best"], "last": record["last"],
                  "wall_time_s": wall(), "loss_sum": loss_sum, "loss_n": loss_n}
         records.write_atomic(paths.checkpoint, lambda f: torch.save(state, f))
 
     # 5. Train.
     ck_every, log_every = int(tcfg.get("checkpoint_every_steps") or 0), int(tcfg.log_every)
+    label = f"{paths.task}/{paths.method_key}/{paths.model} s{paths.seed}" + (" +variant" if variant else "")
+    progress = RunProgress(label, total_steps, step, bool(tcfg.get("progress", True)), acc.is_main_process)
     model.train()
     try:
         for epoch in range(pos["epoch"], epochs):
@@ -199,14 +230,12 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
             first = pos["batch"] if epoch == pos["epoch"] else 0
             if first:
                 loader = acc.skip_first_batches(loader, first)
-            bar = tqdm(loader, desc=f"{paths.key} ep {epoch + 1}/{epochs}", leave=False,
-                       disable=not acc.is_main_process or not tcfg.get("progress", True), initial=first,
-                       total=len(order) // bs + (len(order) % bs > 0))
             # The epoch's training loss, summed on the device: no host sync per step.
             resumed = epoch == pos["epoch"] and first
             loss_sum = torch.tensor(pos["loss_sum"] if resumed else 0.0, device=acc.device)
             loss_n = pos["loss_n"] if resumed else 0
-            for b, batch in enumerate(bar, start=first):
+            epoch_t0, examples = time.time(), 0
+            for b, batch in enumerate(loader, start=first):
                 with acc.accumulate(model):
                     loss = task.loss(model, batch)
                     acc.backward(loss)
@@ -217,19 +246,23 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
                     optimizer.zero_grad(set_to_none=True)
                 loss_sum += loss.detach().float()
                 loss_n += 1
+                examples += len(next(iter(batch.values())))
                 if acc.sync_gradients:
                     step += 1
                     faults.point("step")
                     if step % log_every == 0:  # a non-finite loss makes the sum non-finite for good
                         _check_finite(loss_sum, step)
-                        shown = loss.item()
-                        bar.set_postfix(loss=f"{shown:.4f}")
-                        logger.log({"train/loss": shown, "train/lr": scheduler.get_last_lr()[0]}, step)
+                        shown, lr = loss.item(), scheduler.get_last_lr()[0]
+                        progress.step(step, shown, lr, wall())
+                        logger.log({"train/loss": shown, "train/lr": lr}, step)
+                    else:
+                        progress.step(step)
                     if ck_every and step % ck_every == 0:
                         checkpoint(epoch, b + 1, float(loss_sum), loss_n)
                     if step >= total_steps:
                         break
             _check_finite(loss_sum, step)
+            train_s = time.time() - epoch_t0
             # Evaluate once per epoch: the record keeps the best dev epoch and the last.
             metrics = {k: float(v) for k, v in task.evaluate(model, acc, paths.dir).items()}
             row = {"epoch": epoch + 1, "step": step, "train_loss": float(loss_sum) / max(loss_n, 1), **metrics}
@@ -238,25 +271,29 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
             if record["best"] is None or metrics[task.best_metric] > record["best"][task.best_metric]:
                 record["best"] = row
             logger.log({f"dev/{k}": v for k, v in metrics.items()}, step)
+            progress.epoch(epoch + 1, epochs, step, row["train_loss"], metrics, scheduler.get_last_lr()[0],
+                           examples * acc.num_processes / max(train_s, 1e-9), wall())
             record["wall_time_s"] = wall()
             records.write_json_atomic(paths.record, record)
             checkpoint(epoch + 1, 0, 0.0, 0)
             if step >= total_steps:
                 break
     except TrainingFailed as e:
+        progress.close()
         record.update(status="failed", error={"reason": e.reason, "step": e.step}, wall_time_s=wall())
         records.write_json_atomic(paths.record, record)
         logger.finish(1)
         print(f"[failed] {paths.key}: {e}")
         return record
 
-    # 6. Done: the trained parameters first, then the record that says they are final.
+    progress.close()
+    # 6. Done: the trained parameters first (with the base model's identity), then the record that says
+    #    they are final.
     if acc.is_main_process:
-        from hut.export import save_trainable
-
         save_trainable(acc.unwrap_model(model), paths.trainable,
                        metadata={"fingerprint": fp, "record": paths.record.name, "method": container["method"],
-                                 "model": container["model"]["name"]})
+                                 "model": container["model"]["name"],
+                                 "base_model": base_model_label(container["model"], weights)})
     record.update(status="success", wall_time_s=wall())
     record.pop("pid", None)
     records.write_json_atomic(paths.record, record)
@@ -285,6 +322,8 @@ def _finished(paths: records.RunPaths, fp: str, container: Mapping[str, Any], fo
     old_fp = records.record_fingerprint(old)
     if old_fp != fp:
         diff = identity.differences(old.get("config") or {}, container)
+        if not diff:  # the same config: other weights (a local_dir with another model, a new hub revision)
+            diff = {"model weights sha256": ((old.get("weights") or {}).get("sha256"), "the weights loaded now")}
         shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6])
         more = f" (+{len(diff) - 6} more)" if len(diff) > 6 else ""
         raise RunConflict(
@@ -324,28 +363,6 @@ def _check_finite(loss_sum: torch.Tensor, step: int) -> None:
     """Checked every ``trainer.log_every`` steps and at each epoch's end (one host sync each time)."""
     if not torch.isfinite(loss_sum):
         raise TrainingFailed("non-finite loss (checked every trainer.log_every steps)", step)
-
-
-def _rng_state() -> dict:
-    """Every RNG the run draws from, as tensors and plain data (``torch.load(weights_only=True)``)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"python": random.getstate(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-
-
-def _set_rng_state(s: dict) -> None:
-    random.setstate(_tuples(s["python"]))
-    kind, keys, pos, has_gauss, gauss = s["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(s["torch"])
-    if s.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(s["cuda"])
-
-
-def _tuples(x):
-    """``random.setstate`` wants the nested tuples that ``getstate`` gave (a round trip may list them)."""
-    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:

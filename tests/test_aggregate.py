@@ -70,8 +70,9 @@ def test_table1_golden(built):
     hut = row("HUT", "0.885M", "–", ms(HUT_MRPC), ms(HUT_COLA) + " [3/5] †", "–", "mixed configs ‡",
               ms(HUT_STSB) + " [6/5]", "–")
     lora = row("LoRA", "0.786M", "–", ms(LORA_MRPC), ms(LORA_COLA), "–", "–", ms(LORA_STSB), "–")
-    bitfit = row("BitFit", "0.272M", "–", ms(BITFIT_MRPC) + " [2/5]", "–", "–", "–", "–", "–")
-    lora_lr = row("LoRA [trainer.lr=0.001]", "0.786M", "–", ms(LORA_LR) + " [2/5]", *["–"] * 5)
+    # rows outside the sweep (a method it lacks, an override variant): their seeds, no [n/N] count
+    bitfit = row("BitFit", "0.272M", "–", ms(BITFIT_MRPC) + " [n=2]", "–", "–", "–", "–", "–")
+    lora_lr = row("LoRA [trainer.lr=0.001]", "0.786M", "–", ms(LORA_LR) + " [n=2]", *["–"] * 5)
     for expected in (hut, lora, bitfit, lora_lr):
         assert expected in lines, f"missing row:\n{expected}\nin\n{md}"
     # every row of the experiment's sweep is there, with or without runs, in the sweep's order
@@ -123,6 +124,14 @@ def test_log_reports_problems_and_missing(built):
     assert "ignored records of experiment(s) not in these tables: debug" in log
     assert "HUT: sst2 seeds 0,1,2,3,4; cola seeds 3,4; qnli seeds 0,1,2,3,4; rte seeds 2,3,4" in log
     assert "FT: nothing finished yet" in log
+    # runs, not cells: 30 of Table 1's 270; the variant, BitFit and the extra seed counted apart
+    assert ("table1 <- experiment 'table1': 30 of 270 expected runs finished (54 cells × 5 seeds); 239 missing; "
+            "1 failed; 6 other records in 3 row(s) of their own") in log
+    assert "table3 <- experiment 'table3': 5 of 30 expected runs finished (10 cells × 3 seeds); 25 missing" in log
+    assert ("LoRA: sst2 seeds 0,1,2,3,4; qnli seeds 0,1,2,3,4; rte seeds 0,1,2,3,4 (its override variants have "
+            "runs: LoRA [trainer.lr=0.001])") in log
+    assert ("rows outside the sweep (not counted above): BitFit: 3 records; LoRA [trainer.lr=0.001]: 2 records; "
+            "HUT · stsb, extra seeds: 1 record") in log
     assert sorted({p.message.split(" (")[0] for p in res["problems"]}) == [
         "corrupt or truncated JSON", "records of different configs in one cell, not averaged"]
 
@@ -188,6 +197,7 @@ def test_rebuild_is_byte_identical(built):
 def test_empty_results_write_labelled_tables_and_table2(tmp_path):
     out = tmp_path / "out"
     logs = []
+    (tmp_path / "runs").mkdir()
     aggregate.build(aggregate.options([f"results_dir={tmp_path / 'runs'}", f"out_dir={out}",
                                        "flops_model=tiny_roberta"]), log=logs.append)
     for i in range(1, 6):
@@ -206,7 +216,41 @@ def test_empty_results_write_labelled_tables_and_table2(tmp_path):
 
     measured = [ln for ln in t2 if ln.startswith("| ") and ln.count("|") == 10]
     assert len(measured) == 1 + 1 + len(METHODS)  # header + floor + every method
-    assert any("does not exist" in s for s in logs)
+    # runs, not cells (Table 3's five metrics are one run): the sweeps' own counts
+    for t, n in (("table1", 270), ("table3", 30), ("table4", 80), ("table5", 150)):
+        assert any(s.startswith(f"[aggregate] {t} <- experiment '{t}': 0 of {n} expected runs") for s in logs), t
+    assert any("FLOPs: counting" in s for s in logs)
+
+
+def test_a_results_dir_that_does_not_exist_is_one_line_and_nonzero(tmp_path):
+    with pytest.raises(SystemExit) as e:
+        aggregate.main([f"results_dir={tmp_path / 'nosuch'}", f"out_dir={tmp_path}", "flops=false"])
+    assert "results_dir" in str(e.value) and "does not exist" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "tables").exists()
+
+
+def test_override_variants_are_rows_of_their_own_with_full_labels(tmp_path):
+    """A long variant keeps every key=value in its label (the folder name is cut, the label never), and
+    its runs count neither for nor against the sweep; Table 4 gives it its own row."""
+    runs = tmp_path / "runs"
+    variant = {"data.train_split": "dev", "data.max_train_samples": 64, "trainer.max_steps": 10}
+    for src in (RUNS / "table1/mrpc/hut/roberta_large/seed=0", RUNS / "table4/mrpc/hut-q-r16/roberta_large/seed=0"):
+        rec = json.loads((src / "metrics.json").read_text())
+        rec["overrides"] = variant
+        dest = runs / src.relative_to(RUNS).parent / "variant" / "seed=0"
+        dest.mkdir(parents=True)
+        (dest / "metrics.json").write_text(json.dumps(rec))
+    logs = []
+    aggregate.build(aggregate.options([f"results_dir={runs}", f"out_dir={tmp_path / 'out'}", "tables=[1,4]",
+                                       "flops=false", "figure=false"]), log=logs.append)
+    label = "data.max_train_samples=64, data.train_split=dev, trainer.max_steps=10"
+    assert f"| HUT [{label}] | 0.885M | – | {HUT_MRPC[0] * 100:.1f} [n=1] |" in read(tmp_path / "out", "table1.md")
+    assert f"| MRPC [{label}] | {T4_MRPC_Q[0] * 100:.1f} [n=1] |" in read(tmp_path / "out", "table4.md")
+    log = "\n".join(logs)
+    assert "table1 <- experiment 'table1': 0 of 270 expected runs finished" in log
+    assert "table4 <- experiment 'table4': 0 of 80 expected runs finished" in log
+    assert f"HUT: nothing finished yet (its override variants have runs: HUT [{label}])" in log
+    assert "table1: nothing finished yet" not in log and "FT: nothing finished yet" in log
 
 
 def t2_cells(lines, label):
@@ -274,8 +318,8 @@ def test_demo_experiment_builds_tables_1_and_3_only(tmp_path):
     assert t1[0].startswith("# Table 1 (demo)")
     # the demo's tasks (configs/experiment/demo.yaml) in its order, then those its records add (RTE)
     assert row("Method", "#Params", "SST-2", "MRPC", "CoLA", "STS-B", "RTE", "Avg.") in t1
-    # 2 expected seeds (0, 1); the fixture has 5 for LoRA: marked as extra, included
-    assert any(ln.startswith(f"| LoRA (RoBERTa-large) | 0.786M | – | {ms(LORA_MRPC)} [5/2] |") for ln in t1)
+    # the demo sweeps a small model: LoRA on RoBERTa-large is a row outside its sweep (its 5 seeds, no [n/N])
+    assert any(ln.startswith(f"| LoRA (RoBERTa-large) | 0.786M | – | {ms(LORA_MRPC)} [n=5] |") for ln in t1)
     assert (out / "figures" / "figure3.png").is_file()
     assert "# Table 3 (demo)" in read(out, "table3.md")
 

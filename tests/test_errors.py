@@ -92,3 +92,28 @@ def test_e2e_train_file_missing_points_to_train_split_key(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="data.train_split=dev"):
         load_e2e_pairs("train", source="local", data_dir=tmp_path)
+
+
+def test_rows_and_seed_errors_name_what_to_set():
+    """Hydra lists no options for the nested row group; hut.train says which rows there are."""
+    from hut.train import check_rows
+
+    rows = "table1/ft, table1/padapter_3.0m"
+    unknown = check_rows(["experiment=table1", "row=table1/hutt", "task=rte"])
+    assert unknown.startswith("unknown row 'table1/hutt'; known: ") and rows in unknown and "table1/hut" in unknown
+    missing = check_rows(["experiment=table1", "task=rte"])
+    assert missing.startswith("experiment=table1 needs a row: row=ROW with ROW one of ") and rows in missing
+    assert check_rows(["-m", "experiment=table1"]) is None  # the sweep names the rows
+    assert check_rows(["experiment=table1", "row=table1/hut"]) is None and check_rows(["experiment=debug"]) is None
+    assert "unknown experiment 'tabel1'" in check_rows(["experiment=tabel1"])
+    with pytest.raises(ValueError, match="seed must be an integer, got 'abc'"):
+        _validate(make_cfg("seed=abc"))
+
+
+def test_a_tsv_with_binary_garbage_names_the_file_and_line(tmp_path):
+    from hut.data.glue import read_glue_tsv
+
+    p = tmp_path / "train.tsv"
+    p.write_bytes(b"sentence\tlabel\ngood movie\t1\n\xff\xfe\x00garbage\t0\n")
+    with pytest.raises(ValueError, match=r"train\.tsv: line 3: not UTF-8 text \(byte 0xff"):
+        read_glue_tsv(p, "sst2")

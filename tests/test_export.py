@@ -64,7 +64,7 @@ def test_export_merged_loads_in_stock_transformers(tmp_path, tiny_model, name, c
     lm, method, model = _trained(tiny_model, name, cfg)
     ids = _ids(3)
     expected = model(ids).logits.detach()
-    out = export_merged(model, method, tmp_path / "merged")
+    out = export_merged(model, method, tmp_path / "merged", None)
     # the training model is left as it was (export works on a copy)
     assert any(isinstance(m, HutLinear) for m in model.modules()) == cfg["name"].startswith("hut")
     auto = AutoModelForCausalLM if name == "tiny_gpt2" else AutoModelForSequenceClassification
@@ -82,7 +82,7 @@ def test_export_refuses_unmergeable(tmp_path, tiny_model):
 
     lm = tiny_model("tiny_roberta")
     with pytest.raises(NotImplementedError):
-        export_merged(lm.model, NoMerge(), tmp_path / "x")
+        export_merged(lm.model, NoMerge(), tmp_path / "x", None)
 
 
 def test_export_llama_bias_free_projections(tmp_path):
@@ -104,7 +104,7 @@ def test_export_llama_bias_free_projections(tmp_path):
                 p.add_(torch.randn_like(p) * 0.1)
     ids = _ids()
     expected = model(ids).logits.detach()
-    out = export_merged(model, method, tmp_path / "llama")
+    out = export_merged(model, method, tmp_path / "llama", None)
     loaded = AutoModelForCausalLM.from_pretrained(str(out)).eval()
     assert loaded.config.attention_bias and loaded.config.mlp_bias
     assert torch.allclose(loaded(ids).logits, expected, atol=1e-5)
@@ -150,3 +150,53 @@ def test_load_run_refuses_an_unfinished_or_foreign_run(tmp_path):
     (run_dir / "metrics.json").write_text(json.dumps({**rec, "status": "running"}))
     with pytest.raises(ValueError, match="not a finished run"):
         load_run(run_dir)
+
+
+# ------------------------------------------------------------------ export that round-trips (README)
+SENTENCE = "The cat sat on the mat."
+
+
+def _readme_export_block() -> str:
+    from tests.helpers import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("```python\nfrom hut.export import load_run, export_merged")
+    return text[start + len("```python\n"): text.index("```", start + 10)]
+
+
+def test_the_readme_export_example_run_as_written_gives_load_runs_logits(tmp_path, monkeypatch):
+    """An encoder (tiny_roberta): the README's block, with only the run folder changed, loads the export
+    with plain transformers (AutoModelFor..., AutoTokenizer) and gets load_run's logits."""
+    _, _, run_dir = _run_method(tmp_path, "hut")
+    block = _readme_export_block()
+    assert block.count("results/runs/table1/rte/hut/roberta_large/seed=0") == 1
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    exec(block.replace("results/runs/table1/rte/hut/roberta_large/seed=0", str(run_dir)), ns)
+    assert (tmp_path / "hut-rte-merged" / "tokenizer_config.json").is_file()
+    assert ns["tokenizer"](SENTENCE)["input_ids"] == ns["run"].tokenizer(SENTENCE)["input_ids"]
+    torch.testing.assert_close(ns["same"], ns["logits"], atol=1e-5, rtol=0)
+
+
+def test_a_gpt2_run_exports_for_plain_transformers(tmp_path):
+    """GPT-2 (tiny_gpt2, a classifier on MRPC: the E2E causal LM merges the same way, tested above
+    without a run) through load_run, export_merged and plain transformers."""
+    from transformers import AutoTokenizer
+
+    from hut.export import load_run
+    from hut.trainer import run, run_paths
+    from tests.helpers import make_cfg
+
+    cfg = make_cfg("model=tiny_gpt2", "method=hut", "trainer.max_steps=1", "data.max_train_samples=8",
+                   "data.max_eval_samples=8", results_dir=tmp_path)
+    assert run(cfg)["status"] == "success"
+    loaded = load_run(run_paths(cfg).dir)
+    with torch.no_grad():
+        expected = loaded.model(**loaded.tokenizer(SENTENCE, return_tensors="pt")).logits
+    out = export_merged(loaded.model, loaded.method, tmp_path / "gpt2-merged", loaded.tokenizer)
+    model = AutoModelForSequenceClassification.from_pretrained(str(out)).eval()
+    tok = AutoTokenizer.from_pretrained(str(out))
+    with torch.no_grad():
+        got = model(**tok(SENTENCE, return_tensors="pt")).logits
+    assert type(model).__name__ == "GPT2ForSequenceClassification"
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)

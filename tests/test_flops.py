@@ -89,3 +89,24 @@ def test_every_registered_method_is_measured():
     floor = ms[0]
     for m in ms[1:]:
         assert m.train.matmul >= floor.train.matmul, m.method
+
+
+def test_counts_are_cached_on_disk_by_config(tmp_path, monkeypatch):
+    """A second process (the per-process cache cleared) reads the count back instead of measuring."""
+    from hut import flops
+    from hut.config import load_group
+
+    monkeypatch.setenv("HUT_CACHE", str(tmp_path))
+    monkeypatch.setattr(flops, "_CACHE", {})
+    cfg = load_group("model", "tiny_roberta")
+    first = flops.measure(cfg, {"name": "lora", "r": 2, "targets": ["q", "v"]})
+    assert first.error is None and len(list((tmp_path / "flops").glob("*.json"))) == 1
+    monkeypatch.setattr(flops, "_CACHE", {})
+
+    def no_measuring(*a, **k):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(flops, "_measure_on", no_measuring)
+    assert flops.measure(cfg, {"name": "lora", "r": 2, "targets": ["q", "v"]}) == first
+    other = flops.measure(cfg, {"name": "lora", "r": 4, "targets": ["q", "v"]})  # another config: measured
+    assert other.error is not None and "measured again" in other.error

@@ -84,8 +84,8 @@ def test_export_refuses_a_mean_pooled_model_by_name(tmp_path):
     lm = tiny_bert()
     method = build_method(method_cfg("hut"))
     model = prepare_model(lm.model, method, lm.family, lm.head_prefixes)
-    with pytest.raises(ValueError, match="MaskedMeanPooler"):
-        export_merged(model, method, tmp_path / "merged")
+    with pytest.raises(ValueError, match="MaskedMeanPooler.*model.pooling=cls"):
+        export_merged(model, method, tmp_path / "merged", None)
 
 
 def test_bad_pooling_settings_are_clear_errors():

@@ -38,11 +38,14 @@ CACHE_VERSION = 1
 BATCH = 1000  # examples per tokenizer call
 
 
-def default_cache_dir() -> Path:
+def cache_root() -> Path:
+    """The suite's cache folder: ``$HUT_CACHE``, else ``~/.cache/hut`` (tokenised data, FLOPs counts)."""
     root = os.environ.get("HUT_CACHE")
-    if root:
-        return Path(root).expanduser() / "tokenized"
-    return Path.home() / ".cache" / "hut" / "tokenized"
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "hut"
+
+
+def default_cache_dir() -> Path:
+    return cache_root() / "tokenized"
 
 
 def examples_fingerprint(examples: Iterable[dict[str, Any]]) -> str:

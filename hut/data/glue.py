@@ -274,8 +274,13 @@ def read_glue_tsv(path: str | os.PathLike, task: str) -> list[dict[str, Any]]:
     if not path.is_file():
         raise _missing_file_error(path, spec)
     out: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        text = f.read()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        lineno = raw.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}: line {lineno}: not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); "
+                         f"expected the original GLUE {spec.local_dir} TSV file") from None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline

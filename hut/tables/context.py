@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
-from hut.tables.runs import Cell, Problem, Run
+from hut.tables.runs import Problem, Run
 
 
 @dataclass
@@ -19,6 +19,7 @@ class Context:
     measure_flops: bool = True
     flops_model: str = "roberta_large"
     summary: list[str] = field(default_factory=list)
+    progress: dict[str, "Progress"] = field(default_factory=dict)  # table -> how far its sweep is
     glue_rows: dict = field(default_factory=dict)  # Table 1's rows (average, cells, label), for Figure 3
     glue_tasks: list[str] = field(default_factory=list)
 
@@ -34,14 +35,58 @@ class Context:
                 out.append(f"Skipped `{p.path}`: {p.message}.")
         return out
 
-    def summarise(self, key: str, lay, mine: Sequence[Run], cells: Iterable[Cell]) -> None:
-        cells = list(cells)
-        ok = sum(c.n for c in cells)
-        failed = sum(len(c.failed) for c in cells)
-        running = sum(len(c.running) for c in cells)
-        missing = sum(len(c.missing) for c in cells)
-        expected = sum(len(c.expected) for c in cells if c.expected is not None)
+    def summarise(self, key: str, lay, mine: Sequence[Run], units: Mapping[Hashable, tuple[str, str]],
+                  unit_of: Callable[[Run], Hashable], outside: Callable[[Run], tuple[str, str | None]]) -> None:
+        """Count *runs* (not cells: Table 3's five metrics are one run) against the sweep's.
+
+        ``units``: the sweep's run cells (seed excluded) -> (group, detail) for the log, e.g.
+        ``("HUT", "cola")``; ``unit_of``: a record's unit; ``outside``: for a record whose unit the
+        sweep does not have (an override variant, a row outside the sweep, an extra seed), its row's
+        label and the group of the sweep row it varies (or None). Those are counted apart.
+        """
+        pr = Progress(key, lay.experiment, tuple(lay.seeds or ()), dict(units))
+        for r in mine:
+            u = unit_of(r)
+            if u in pr.units and r.seed in pr.seeds:
+                {"success": pr.done, "failed": pr.failed, "running": pr.running}[r.status].add((u, r.seed))
+                continue
+            # a seed the sweep does not run, or a row of its own
+            label, base = (f"{' · '.join(pr.units[u])}, extra seeds", None) if u in pr.units else outside(r)
+            pr.other[label] = pr.other.get(label, 0) + 1
+            if base is not None:
+                pr.other_base[label] = base
+        self.progress[key] = pr
+        other = sum(pr.other.values())
         self.summary.append(
-            f"{key} <- experiment '{lay.experiment}': {ok} cell results from {len(mine)} records"
-            + (f"; {missing} of {expected} expected seed-runs missing" if expected else "")
-            + (f"; {failed} failed" if failed else "") + (f"; {running} running" if running else ""))
+            f"{key} <- experiment '{lay.experiment}': {len(pr.done)} of {pr.expected} expected runs finished "
+            f"({pr.shape}); {pr.expected - len(pr.done) - len(pr.failed) - len(pr.running)} missing"
+            + (f"; {len(pr.failed)} failed" if pr.failed else "") + (f"; {len(pr.running)} running" if pr.running else "")
+            + (f"; {other} other records in {len(pr.other)} row(s) of their own, not counted (override variants, "
+               f"rows or seeds outside the sweep)" if other else "") + ("" if pr.units else "; the sweep has no cells"))
+
+
+@dataclass
+class Progress:
+    """How far one table's sweep is: its expected runs (unit x seed) against the records."""
+
+    table: str
+    experiment: str
+    seeds: tuple[int, ...]
+    units: dict[Hashable, tuple[str, str]]  # unit -> (group, detail), in the sweep's order
+    done: set = field(default_factory=set)  # (unit, seed) of successful runs
+    failed: set = field(default_factory=set)
+    running: set = field(default_factory=set)
+    other: dict[str, int] = field(default_factory=dict)  # label of a row outside the sweep -> its records
+    other_base: dict[str, str] = field(default_factory=dict)  # that label -> the sweep group it varies
+
+    @property
+    def expected(self) -> int:
+        return len(self.units) * len(self.seeds)
+
+    @property
+    def shape(self) -> str:
+        return f"{len(self.units)} cells × {len(self.seeds)} seeds"
+
+    def to_run(self, unit: Hashable) -> list[int]:
+        """The unit's seeds without a successful run (failed ones are to be rerun too)."""
+        return [s for s in self.seeds if (unit, s) not in self.done]

@@ -14,11 +14,11 @@ from hut.tables.context import Context
 from hut.tables.labels import method_label, model_label, targets_label, task_label
 from hut.tables.layout import Layout, layout
 from hut.tables.method_rows import status_notes, std_note
-from hut.tables.render import NA, Table, signed
+from hut.tables.render import NA, Table, signed, tex_escape
 from hut.tables.runs import Cell, Problem, Run, add, dedupe, metric_value, mixed_problems, order_targets
 
 SCALE, DIGITS = 100.0, 1
-GRID_FIELDS = ["table", "source", "experiment", "method", "task", "targets", "r", "metric", "scale", "mean", "std", "n",
+GRID_FIELDS = ["table", "source", "experiment", "method", "task", "overrides", "targets", "r", "metric", "scale", "mean", "std", "n",
                "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds", "extra_seeds"]
 
 
@@ -31,9 +31,26 @@ def _task_rank(task: str, lay: Layout) -> tuple:
     return (list(lay.tasks).index(task) if task in lay.tasks else len(lay.tasks), task)
 
 
-def _rlabel(method: str, task: str, tex: bool = False) -> str:
+def _rlabel(method: str, task: str, overrides: str | None = None, tex: bool = False) -> str:
+    """A grid row: the task, the method when not HUT, an override variant in full (its own row)."""
     s = task_label(task)
-    return s if method == "hut" else f"{s} ({method_label(method, tex=tex)})"
+    s = s if method == "hut" else f"{s} ({method_label(method, tex=tex)})"
+    return s + (f" [{tex_escape(overrides) if tex else overrides}]" if overrides else "")
+
+
+def _expects(lay: Layout, method: str, task: str, overrides: str | None, cell: tuple) -> tuple[int, ...] | None:
+    """The sweep's seeds for a HUT cell of the sweep; None (no completeness count) for anything else."""
+    sweep = method == "hut" and overrides is None and task in lay.tasks and cell in lay.cells
+    return lay.seeds if sweep else None
+
+
+def _summarise(ctx: Context, key: str, lay: Layout, mine: Sequence[Run]) -> None:
+    """Runs against the sweep: one unit per (task, targets, r) of HUT; variants counted apart."""
+    units = {("hut", t, c[0], c[1], None): (task_label(t), f"{','.join(c[0])} r={c[1]}")
+             for t in lay.tasks for c in lay.cells}
+    ctx.summarise(key, lay, mine, units, lambda r: (r.method, r.task, r.targets, r.r, r.overrides),
+                  lambda r: (f"{_rlabel(r.method, r.task, r.overrides)} · {targets_label(r.targets)} r={r.r}",
+                             task_label(r.task) if r.method == "hut" and r.overrides else None))
 
 
 def _same_model(mine: Sequence[Run], key: str) -> bool:
@@ -48,11 +65,11 @@ def build_table4(ctx: Context) -> Table:
         return (0, list(lay.cells).index(c)) if c in lay.cells else (1, len(c[0]), c[0], c[1] if c[1] is not None else -1)
 
     cols = sorted(set(lay.cells) | {(r.targets, r.r) for r in mine}, key=rank)
-    rowkeys = sorted({(r.method, r.task) for r in mine} | {("hut", t) for t in lay.tasks},
-                     key=lambda k: (k[0] != "hut", k[0], _task_rank(k[1], lay)))
-    cells = {(rk, c): Cell(expected=lay.seeds) for rk in rowkeys for c in cols}
+    rowkeys = sorted({(r.method, r.task, r.overrides) for r in mine} | {("hut", t, None) for t in lay.tasks},
+                     key=lambda k: (k[0] != "hut", k[0], _task_rank(k[1], lay), k[2] or ""))
+    cells = {(rk, c): Cell(expected=_expects(lay, *rk, c)) for rk in rowkeys for c in cols}
     for r in mine:
-        add(cells[((r.method, r.task), (r.targets, r.r))], r, metric_value(r, "score", ctx.problems))
+        add(cells[((r.method, r.task, r.overrides), (r.targets, r.r))], r, metric_value(r, "score", ctx.problems))
     header = [("Weight type", "Weight type")] + [(targets_label(c[0]), targets_label(c[0], True)) for c in cols]
     body: list[list[Any]] = [["Rank r"] + [str(c[1]) if c[1] is not None else "?" for c in cols]]
     notes, csv_rows = [], []
@@ -61,7 +78,8 @@ def build_table4(ctx: Context) -> Table:
         for c in cols:
             notes += status_notes(f"{_rlabel(*rk)} · {targets_label(c[0])} r={c[1]}", cells[(rk, c)])
             csv_rows.append({"table": "table4", "source": "ours", "experiment": lay.experiment, "method": rk[0],
-                             "task": rk[1], "targets": ",".join(c[0]), "r": "" if c[1] is None else str(c[1]),
+                             "task": rk[1], "overrides": rk[2] or "", "targets": ",".join(c[0]),
+                             "r": "" if c[1] is None else str(c[1]),
                              "metric": "score", "scale": "100", **cells[(rk, c)].csv(SCALE)})
     prows = ctx.paper_rows("table4")
     tasks = [t for t in (ctx.published.get("table4") or {}).get("columns") or []]
@@ -74,7 +92,7 @@ def build_table4(ctx: Context) -> Table:
             pr = by_cell.get(c[0])
             p = pr.get(task) if pr is not None and pr.get("r") == c[1] else None
             values.append("n/a" if p is None else f"{float(p):.1f}")
-            ours = cells[(("hut", task), c)].mean(SCALE) if ("hut", task) in rowkeys and same else None
+            ours = cells[(("hut", task, None), c)].mean(SCALE) if ("hut", task, None) in rowkeys and same else None
             d_row.append(signed(ours - float(p) if ours is not None and p is not None else None, DIGITS))
             if p is not None:
                 csv_rows.append({"table": "table4", "source": "paper", "task": task, "targets": ",".join(c[0]),
@@ -94,26 +112,28 @@ def build_table5(ctx: Context) -> Table:
     mine = _runs(ctx, lay)
     ranks = sorted({c[1] for c in lay.cells if c[1] is not None} | {r.r for r in mine if r.r is not None})
     exp_targets = list(dict.fromkeys(c[0] for c in lay.cells))
-    rowkeys = sorted({(r.method, r.task, r.targets) for r in mine}
-                     | {("hut", t, tg) for t in lay.tasks for tg in exp_targets},
+    rowkeys = sorted({(r.method, r.task, r.targets, r.overrides) for r in mine}
+                     | {("hut", t, tg, None) for t in lay.tasks for tg in exp_targets},
                      key=lambda k: (k[0] != "hut", k[0], _task_rank(k[1], lay),
-                                    exp_targets.index(k[2]) if k[2] in exp_targets else len(exp_targets), k[2]))
-    cells = {(rk, rr): Cell(expected=lay.seeds) for rk in rowkeys for rr in ranks}
+                                    exp_targets.index(k[2]) if k[2] in exp_targets else len(exp_targets), k[2],
+                                    k[3] or ""))
+    cells = {(rk, rr): Cell(expected=_expects(lay, rk[0], rk[1], rk[3], (rk[2], rr))) for rk in rowkeys for rr in ranks}
     for r in mine:
         if r.r is None:
             ctx.problems.append(Problem(r.path, "no config.method.r (cannot be placed in Table 5)"))
             continue
-        add(cells[((r.method, r.task, r.targets), r.r)], r, metric_value(r, "score", ctx.problems))
+        add(cells[((r.method, r.task, r.targets, r.overrides), r.r)], r, metric_value(r, "score", ctx.problems))
     header = ["Task", "Weight type"] + [f"r = {rr}" for rr in ranks]
     body, notes, csv_rows = [], [], []
     for rk in rowkeys:
         tl = (targets_label(rk[2]), targets_label(rk[2], True))
-        body.append([(_rlabel(rk[0], rk[1]), _rlabel(rk[0], rk[1], True)), tl]
+        body.append([(_rlabel(rk[0], rk[1], rk[3]), _rlabel(rk[0], rk[1], rk[3], True)), tl]
                     + [cells[(rk, rr)].text(SCALE, DIGITS) for rr in ranks])
         for rr in ranks:
-            notes += status_notes(f"{_rlabel(rk[0], rk[1])} · {targets_label(rk[2])} r={rr}", cells[(rk, rr)])
+            notes += status_notes(f"{_rlabel(rk[0], rk[1], rk[3])} · {targets_label(rk[2])} r={rr}", cells[(rk, rr)])
             csv_rows.append({"table": "table5", "source": "ours", "experiment": lay.experiment, "method": rk[0],
-                             "task": rk[1], "targets": ",".join(rk[2]), "r": str(rr), "metric": "score",
+                             "task": rk[1], "overrides": rk[3] or "", "targets": ",".join(rk[2]), "r": str(rr),
+                             "metric": "score",
                              "scale": "100", **cells[(rk, rr)].csv(SCALE)})
     pub = ctx.published.get("table5") or {}
     pranks = list(pub.get("ranks") or [])
@@ -126,7 +146,7 @@ def build_table5(ctx: Context) -> Table:
         for rr in ranks:
             p = pr["scores"][pranks.index(rr)] if rr in pranks else None
             vals.append("n/a" if p is None else f"{float(p):.1f}")
-            c = cells.get((("hut", pr["task"], tg), rr))
+            c = cells.get((("hut", pr["task"], tg, None), rr))
             ours = c.mean(SCALE) if c is not None and same else None
             d_row.append(signed(ours - float(p) if ours is not None and p is not None else None, DIGITS))
             if p is not None:
@@ -158,6 +178,6 @@ def _finish(ctx: Context, key: str, title: str, caption: str, header: list, body
     notes += ctx.problem_notes(lay.experiment)
     if not diff:
         notes.append(f"Ours − paper: no HUT cell of ours on the paper's model ({model_label(P.PAPER_MODEL[key])}).")
-    ctx.summarise(key, lay, mine, cells.values())
+    _summarise(ctx, key, lay, mine)
     blocks = [(None, body), (P.block_title(key), ref)] + ([(P.differences_title(key), diff)] if diff else [])
     return Table(key, title, [caption, std_note(lay.seeds)], header, blocks, notes, GRID_FIELDS, csv_rows)

@@ -69,7 +69,8 @@ def std_note(seeds: tuple[int, ...] | None) -> str:
     n = (f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})" if seeds
          else "all finished seeds")
     return (f"Cells: mean ± sample standard deviation (ddof = 1) over {n}; no ± with a single seed. "
-            f"[n/N]: n of the N expected seeds finished; †: a run failed; ‡: records of different configs.")
+            f"[n/N]: n of the N expected seeds finished; [n=k]: k seeds of a row outside the sweep (an override variant "
+            f"or another method: not in the sweep's counts); †: a run failed; ‡: records of different configs.")
 
 
 def build(ctx: Context, lay: Layout, key: str, title: str, caption: str, columns: Sequence[Column],
@@ -87,7 +88,8 @@ def build(ctx: Context, lay: Layout, key: str, title: str, caption: str, columns
         labels.setdefault(r.row, r.label)
     keys = sorted(set(expected) | {r.row for r in mine}, key=lambda k: row_order(k, expected))
     multi_model = len({k[2] for k in keys if k[2]}) > 1
-    cells = {(k, c.key): Cell(expected=lay.seeds) for k in keys for c in columns}
+    # a row outside the sweep (an override variant, a method the sweep lacks) expects no seeds: [n=k]
+    cells = {(k, c.key): Cell(expected=lay.seeds if k in expected else None) for k in keys for c in columns}
     for r in mine:
         for c in columns:
             if c.select(r):
@@ -137,7 +139,14 @@ def build(ctx: Context, lay: Layout, key: str, title: str, caption: str, columns
               "scale", "mean", "std", "n", "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds",
               "extra_seeds", "adapter_params", "printed"]
     models = ", ".join(model_label(m) for m in sorted({k[2] for k in keys if k[2]})) or model_label(P.PAPER_MODEL[pk])
-    ctx.summarise(key, lay, mine, cells.values())
+    units = {(k, t): (row_label(k, labels.get(k), multi_model), t) for k in expected for t in lay.tasks}
+
+    def outside(r: Run) -> tuple[str, str | None]:
+        base = r.row[:3] + (None,)
+        return (row_label(r.row, labels.get(r.row), multi_model),
+                row_label(base, labels.get(base), multi_model) if base in expected and base != r.row else None)
+
+    ctx.summarise(key, lay, mine, units, lambda r: (r.row, r.task), outside)
     return Table(key, title.format(models=models), cap, header, blocks, notes, fields, csv_rows), averages
 
 

@@ -30,7 +30,7 @@ class Run:
     seed: int
     status: str
     variant: str | None
-    overrides: str | None  # the override-variant folder (hut.identity.variant_folder)
+    overrides: str | None  # the override variant in full, ``key=value, ...`` (hut.identity.variant_label); never cut
     fingerprint: str | None
     label: str | None  # config.method.label: how the row is named
     paper_row: Mapping[str, Any] | None  # config.paper_row: which paper row it reproduces
@@ -67,7 +67,7 @@ def _dict(x: Any) -> dict | None:
 
 def load_runs(results_dir: str | Path) -> tuple[list[Run], list[Problem]]:
     """Every ``metrics.json`` under ``results_dir`` (sorted by path); unreadable ones as problems."""
-    from hut.identity import variant_folder
+    from hut.identity import variant_label
     from hut.records import READABLE_SCHEMAS, CorruptRecord, read_record, record_fingerprint
 
     root = Path(results_dir)
@@ -115,7 +115,7 @@ def load_runs(results_dir: str | Path) -> tuple[list[Run], list[Problem]]:
         runs.append(Run(
             path=rel, experiment=str(rec["experiment"]), task=str(rec["task"]), method=str(rec["method"]),
             model=str(rec["model"]), seed=seed, status=status, variant=str(variant) if variant else None,
-            overrides=variant_folder(_dict(rec.get("overrides"))), fingerprint=record_fingerprint(rec),
+            overrides=variant_label(_dict(rec.get("overrides")), ", "), fingerprint=record_fingerprint(rec),
             label=(mcfg or {}).get("label"), paper_row=_dict(cfg.get("paper_row")), best=best,
             params=_dict(rec.get("params")) or {}, targets=order_targets(targets), r=r, method_cfg=mcfg,
             model_cfg=_dict(cfg.get("model")), task_cfg=_dict(cfg.get("task")), error=_dict(rec.get("error")),

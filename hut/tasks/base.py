@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+from accelerate import PartialState
 
 from hut.registry import Registry
+from hut.runtime.console import bar_disable
 
 TASKS: Registry[type["Task"]] = Registry("task")
 
@@ -39,6 +41,11 @@ class Task:
 
     def train_dataset(self) -> list[dict]:
         raise NotImplementedError
+
+    def bar_disable(self) -> bool | None:
+        """tqdm's ``disable`` for this task's bars: none with ``trainer.progress=false`` or off the main
+        process; else tqdm's own switch (none in a log file)."""
+        return bar_disable(bool(self.cfg.get("trainer", {}).get("progress", True)), PartialState().is_main_process)
 
     def collate(self, batch: list[dict]) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -111,7 +111,7 @@ class E2ETask(Task):
         old_side = self.tok.padding_side
         self.tok.padding_side = "left"  # decoder-only generation needs left padding
         try:
-            for i in tqdm(range(0, len(order), bs), desc="decode", leave=False):
+            for i in tqdm(range(0, len(order), bs), desc="decode", leave=False, disable=self.bar_disable()):
                 idx = order[i : i + bs]
                 enc = self.tok([prompts[j] for j in idx], return_tensors="pt", padding=True,
                                add_special_tokens=False).to(device)

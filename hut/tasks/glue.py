@@ -59,7 +59,7 @@ class GlueTask(Task):
         order = sorted(range(len(self._eval)), key=lambda i: len(self._eval[i]["input_ids"]))
         preds, labels = [], []
         batches = range(0, len(order), bs)
-        for i in tqdm(batches, desc="eval", leave=False, disable=not accelerator.is_main_process):
+        for i in tqdm(batches, desc="eval", leave=False, disable=self.bar_disable()):
             batch = self.collate([self._eval[j] for j in order[i : i + bs]])
             y = batch.pop("labels")
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}

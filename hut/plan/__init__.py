@@ -1,0 +1,17 @@
+"""A plan before the spend: ``python -m hut.plan experiment=table1 [gpu=rtx3090|a100|h100]``.
+
+What an experiment's sweep will cost on a named GPU, before it runs: its cells and runs, which are
+already finished (records under ``results_dir`` with the cell's fingerprint), the downloads, the
+peak GPU memory of every cell at its batch size and longest sequence, hours per cell and in total,
+and the fastest recipe for the machine. Every figure is an estimate and says how it was made.
+
+* :mod:`hut.plan.estimate`: one :class:`~hut.plan.estimate.Line` per cell (finished runs, memory, hours);
+* :mod:`hut.plan.memory`: weights, gradients, AdamW state and activations (saved-tensor hooks);
+* :mod:`hut.plan.report`: the text and the recipe;
+* :mod:`hut.plan.lengths`: the token lengths of ``datasets.yaml``, measured on a local data copy;
+* ``hardware.yaml`` (GPU kinds: memory, bf16 peak, assumed utilisation) and ``datasets.yaml``
+  (examples per task, tokens per example), each figure with its source.
+
+Generic over tasks and methods: a cell is whatever the experiment's sweep composes; a task without
+sizes in ``datasets.yaml`` still gets its memory, and its hours say what is missing.
+"""

@@ -1,0 +1,216 @@
+"""One line of the plan per cell of an experiment: its runs, which are finished, memory and hours.
+
+Every figure here is an estimate, made as stated beside it:
+
+* **finished**: a run whose record (its path, :func:`hut.trainer.run_paths`) is a success with the
+  fingerprint of the cell's composed config (:func:`hut.identity.fingerprint`), what ``hut.train``
+  would skip; a success of another config is a *conflict* (``hut.train`` would stop there);
+* **memory**: :mod:`hut.plan.memory` at the cell's batch size and ``max_length`` (its longest sequence);
+* **hours**: tokens × FLOPs per token / (peak × utilisation of ``hardware.yaml``). FLOPs per token are
+  :func:`hut.flops.measure`'s count of one training step (forward + backward) and of one forward pass
+  on 1 × 128 tokens (as Table 2), divided by 128; tokens per step are the batch × the task's padded
+  length (``datasets.yaml``, measured by ``python -m hut.plan.lengths``; the run's ``max_length`` where
+  it was not measured: an upper bound). Evaluation runs once per epoch: the eval split's tokens at
+  the forward count, or, for a task that decodes (its config has ``max_new_tokens``), every eval
+  item × beams × new tokens at the forward count per token and ``decode_utilisation``.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from omegaconf import OmegaConf
+
+from hut import experiments as ex
+from hut import flops, identity, records
+from hut.plan import memory
+from hut.tables.labels import task_label
+from hut.tables.method_rows import row_label
+from hut.trainer import run_paths
+
+HERE = Path(__file__).resolve().parent
+GIB = 2 ** 30
+
+
+@functools.lru_cache(maxsize=None)
+def _yaml(name: str) -> dict:
+    return OmegaConf.to_container(OmegaConf.load(HERE / name), resolve=True)
+
+
+def hardware() -> dict:
+    return _yaml("hardware.yaml")
+
+
+def datasets() -> dict:
+    return _yaml("datasets.yaml")
+
+
+def gpu(kind: str) -> dict:
+    gpus = hardware()["gpus"]
+    if kind not in gpus:
+        raise ValueError(f"unknown gpu '{kind}'; known: {', '.join(gpus)} (hut/plan/hardware.yaml)")
+    return {"kind": kind, **gpus[kind]}
+
+
+@dataclass
+class Line:
+    """One cell of the sweep (seed excluded) and its estimates."""
+
+    label: str
+    task: str
+    model: str
+    seeds: tuple[int, ...]
+    batch: int
+    grad_accum: int
+    max_length: int
+    precision: str
+    finished: list[int] = field(default_factory=list)
+    conflicts: list[int] = field(default_factory=list)
+    memory: dict[str, float] = field(default_factory=dict)  # bytes by part, and "total"
+    steps: int | None = None
+    hours: float | None = None  # one run, training + evaluation
+    notes: list[str] = field(default_factory=list)
+    fix: str | None = None  # what to change when it does not fit
+
+    @property
+    def left(self) -> int:
+        return len(self.seeds) - len(self.finished)
+
+
+def _label(cell: ex.Cell, cfg: Mapping[str, Any]) -> str:
+    """The table's name of the row (:func:`hut.tables.method_rows.row_label`), its variant when the
+    name does not carry it (Tables 4/5: ``HUT [qv-r8]``), and the task."""
+    m, variant = cfg["method"], cfg.get("variant")
+    s = row_label((m["name"], variant, cfg["model"]["name"], None), m.get("label"), False)
+    if variant and str(variant).lower() not in s.lower():
+        s += f" [{variant}]"
+    return f"{s} · {task_label(cfg['task']['name'])}"
+
+
+def _finished(cfg: Mapping[str, Any], seeds: tuple[int, ...], results_dir: str) -> tuple[list[int], list[int]]:
+    done, conflicts = [], []
+    for s in seeds:
+        paths = run_paths(OmegaConf.create({**cfg, "seed": s, "results_dir": results_dir}))
+        try:
+            rec = records.read_record(paths.record)
+        except (OSError, ValueError):
+            continue
+        if rec.get("status") == "success":
+            # The fingerprint covers the weights' SHA-256 (hut.models.weights_identity). A plan runs before
+            # any download, so it takes the weights the record names; the config must match exactly, and
+            # hut.train checks the weights themselves when it reaches the run (RunConflict otherwise).
+            weights = (rec.get("weights") or {}).get("sha256")
+            fp = identity.fingerprint(cfg, weights=weights)
+            (done if records.record_fingerprint(rec) == fp else conflicts).append(s)
+    return done, conflicts
+
+
+def _hours(cfg: Mapping[str, Any], line: Line, g: Mapping[str, Any]) -> None:
+    t, task = cfg["trainer"], cfg["task"]
+    d = datasets().get(line.task)
+    if d is None:
+        line.notes.append(f"hours not estimated: task '{line.task}' has no sizes in hut/plan/datasets.yaml")
+        return
+    m = flops.measure(cfg["model"], cfg["method"])
+    if m.error:
+        line.notes.append(f"hours not estimated: FLOPs not counted ({m.error})")
+        return
+    per_tok_train = (m.train.matmul + m.train.elementwise) / (flops.BATCH * flops.SEQ_LEN)
+    per_tok_infer = (m.infer.matmul + m.infer.elementwise) / (flops.BATCH * flops.SEQ_LEN)
+    n_train = int(d["train"]) if cfg["data"].get("max_train_samples") is None else min(
+        int(d["train"]), int(cfg["data"]["max_train_samples"]))
+    n_eval = int(d["eval"]) if cfg["data"].get("max_eval_samples") is None else min(
+        int(d["eval"]), int(cfg["data"]["max_eval_samples"]))
+    padded = d.get("padded_tokens")
+    if padded is None:
+        line.notes.append(f"{line.task}'s lengths not measured ({d.get('measured')}): {line.max_length} tokens "
+                          f"per example assumed, an upper bound")
+    tokens = min(float(padded or line.max_length), line.max_length)
+    per_epoch = math.ceil(n_train / (line.batch * line.grad_accum))
+    epochs = int(t["epochs"])
+    line.steps = per_epoch * epochs if t.get("max_steps") is None else min(per_epoch * epochs, int(t["max_steps"]))
+    train = line.steps * line.batch * line.grad_accum * tokens * per_tok_train
+    rate = float(g["peak_tflops"]) * 1e12
+    seconds = train / (rate * hardware()["utilisation"])
+    evals = math.ceil(line.steps / per_epoch)
+    if task.get("max_new_tokens"):  # a decoding task: every eval item, beam by beam, token by token
+        new = n_eval * int(task.get("num_beams") or 1) * int(task["max_new_tokens"]) * per_tok_infer
+        seconds += evals * new / (rate * hardware()["decode_utilisation"])
+    else:
+        seconds += evals * n_eval * min(float(d.get("eval_tokens") or line.max_length), line.max_length) * \
+            per_tok_infer / (rate * hardware()["utilisation"])
+    line.hours = seconds / 3600
+
+
+def _memory(cfg: Mapping[str, Any], line: Line, g: Mapping[str, Any]) -> None:
+    m = flops.measure(cfg["model"], cfg["method"])
+    if m.error:
+        line.notes.append(f"memory not estimated: the model could not be built ({m.error})")
+        return
+    try:
+        pts = memory.activations(cfg["model"], cfg["method"], line.precision)
+    except Exception as e:  # noqa: BLE001 - a method that cannot run shortened: say so, plan the rest
+        line.notes.append(f"memory not estimated for {line.label}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
+        return
+    layers = memory.layers_of(cfg["model"])
+    parts = {**memory.state_bytes(m.params),
+             "activations": memory.activation_bytes(pts, layers, line.batch, line.max_length)}
+    line.memory = {**parts, "total": sum(parts.values())}
+    free = (float(g["memory_gib"]) - float(hardware()["headroom_gib"])) * GIB
+    if line.memory["total"] <= free:
+        return
+    for k in (2, 4, 8, 16, 32, 64, 128):
+        if line.batch % k == 0:
+            total = sum(memory.state_bytes(m.params).values()) + memory.activation_bytes(
+                pts, layers, line.batch // k, line.max_length)
+            if total <= free:
+                line.fix = (f"trainer.batch_size={line.batch // k} trainer.grad_accum={line.grad_accum * k} "
+                            f"(the same batch of {line.batch * line.grad_accum}; est. {total / GIB:.1f} GiB)")
+                return
+    line.fix = "does not fit even at batch 1: a GPU with more memory"
+
+
+def plan_lines(experiment: str, gpu_kind: str, results_dir: str) -> list[Line]:
+    g = gpu(gpu_kind)
+    seeds = ex.seeds(experiment)
+    out = []
+    for cell in ex.cells(experiment):
+        cfg = cell.config
+        t = cfg["trainer"]
+        line = Line(_label(cell, cfg), cfg["task"]["name"], cfg["model"]["name"], seeds, int(t["batch_size"]),
+                    int(t.get("grad_accum") or 1), int(t["max_length"]), str(t.get("mixed_precision") or "no"))
+        line.finished, line.conflicts = _finished(cfg, seeds, results_dir)
+        _memory(cfg, line, g)
+        _hours(cfg, line, g)
+        out.append(line)
+    return out
+
+
+def downloads(experiment: str) -> list[dict]:
+    """The models and data sets the experiment reads, with their sizes and where each figure is from."""
+    cfgs = [c.config for c in ex.cells(experiment)]
+    out, seen = [], set()
+    for cfg in cfgs:
+        mc = cfg["model"]
+        if ("model", mc["name"]) in seen:
+            continue
+        seen.add(("model", mc["name"]))
+        floor = flops.measure(mc, None)
+        n = floor.params.get("total") if not floor.error else None
+        out.append({"what": f"model {mc.get('hf_id') or mc['name']}", "source": mc.get("source"),
+                    "mb": None if n is None else 4 * n / 1e6,
+                    "how": "parameters × 4 bytes (a float32 checkpoint, one format), counted on the model "
+                           "built from config" if n is not None else "not counted"})
+    for cfg in cfgs:
+        task = cfg["task"]["name"]
+        if ("task", task) in seen:
+            continue
+        seen.add(("task", task))
+        d = datasets().get(task) or {}
+        out.append({"what": f"data {task}", "source": cfg["data"].get("source"), "mb": d.get("download_mb"),
+                    "how": "du -sm of a local copy in the distribution layout" if d.get("download_mb") is not None
+                    else "not measured (no local copy here); text, small beside the model"})
+    return out

@@ -1,0 +1,68 @@
+"""The device a run asks for (``trainer.device``), refused when it is not there, and what it used.
+
+``cuda`` without a usable GPU is :class:`DeviceUnavailable`, never a silent run on the CPU
+(accelerate's ``Accelerator(cpu=False)`` would fall back to it). ``auto`` takes CUDA when there is
+one; the paper's experiments (``configs/experiment/table*.yaml``) ask for ``cuda``, so a GPU box with
+a broken driver stops at once instead of spending a table's GPU-hours on its CPU; ``trainer.device=cpu``
+runs them on the CPU on purpose.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+
+import torch
+
+CHOICES = ("auto", "cpu", "cuda")
+
+
+class DeviceUnavailable(RuntimeError):
+    """The device the config asks for is not usable on this machine."""
+
+
+def resolve(requested: str) -> str:
+    """``cpu`` or ``cuda`` for ``trainer.device`` (auto | cpu | cuda); :class:`DeviceUnavailable` for
+    ``cuda`` without a usable GPU."""
+    requested = str(requested)
+    if requested not in CHOICES:
+        raise ValueError(f"trainer.device must be one of {', '.join(CHOICES)}, got {requested!r}")
+    if requested == "cpu":
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    if requested == "auto":
+        return "cpu"
+    raise DeviceUnavailable(f"trainer.device=cuda but CUDA is not usable here ({_why_no_cuda()}); run on a "
+                            f"machine with a working GPU, or pass trainer.device=cpu to run on the CPU on purpose")
+
+
+def _why_no_cuda() -> str:
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is built without CUDA"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return (f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no GPU: check the driver (nvidia-smi)"
+            + (f" and CUDA_VISIBLE_DEVICES={visible!r}" if visible is not None else ""))
+
+
+def describe(device: torch.device, mixed_precision: str, processes: int = 1) -> dict:
+    """What the run actually used, for its record."""
+    out = {"type": device.type, "processes": int(processes), "mixed_precision": str(mixed_precision),
+           "torch": torch.__version__}
+    if device.type == "cuda":
+        out.update(name=torch.cuda.get_device_name(device), count=torch.cuda.device_count(),
+                   cuda=torch.version.cuda, driver=driver_version())
+    else:
+        out.update(name=platform.processor() or platform.machine(), count=0, threads=torch.get_num_threads())
+    return out
+
+
+def driver_version() -> str | None:
+    """The NVIDIA driver's version (nvidia-smi; torch does not report it), or None."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = out.stdout.strip().splitlines()
+    return lines[0].strip() if out.returncode == 0 and lines else None

@@ -1,0 +1,112 @@
+"""hut.plan: counts from the sweeps, finished runs by fingerprint, memory measured and scaled, sizes."""
+import os
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from hut import experiments as ex
+from hut import identity, records
+from hut.config import load_group
+from hut.plan import __main__ as cli
+from hut.plan import estimate, memory
+
+
+def _no_estimates(monkeypatch):
+    monkeypatch.setattr(estimate, "_memory", lambda cfg, line, g: None)
+    monkeypatch.setattr(estimate, "_hours", lambda cfg, line, g: None)
+
+
+@pytest.mark.parametrize("experiment, cells, runs", [("table3", 10, 30), ("table5", 30, 150)])
+def test_runs_come_from_the_sweep_and_its_own_seeds(experiment, cells, runs, monkeypatch, tmp_path):
+    _no_estimates(monkeypatch)
+    lines = estimate.plan_lines(experiment, "rtx3090", str(tmp_path))
+    assert len(lines) == cells and sum(len(ln.seeds) for ln in lines) == runs
+    assert len({ln.label for ln in lines}) == cells  # every cell named apart (Table 5: its rank)
+
+
+def test_a_finished_record_of_the_same_config_counts_another_configs_is_a_conflict(monkeypatch, tmp_path):
+    _no_estimates(monkeypatch)
+    cfg = ex.cells("debug")[0].config
+    paths = estimate.run_paths(OmegaConf.create({**cfg, "results_dir": str(tmp_path)}))
+    rec = records.new_record(cfg, paths, fingerprint=identity.fingerprint(cfg), overrides=None, status="success")
+    records.write_json_atomic(paths.record, rec)
+    (line,) = estimate.plan_lines("debug", "rtx3090", str(tmp_path))
+    assert line.finished == [0] and line.left == 0
+    records.write_json_atomic(paths.record, {**rec, "fingerprint": "0" * 16})
+    (line,) = estimate.plan_lines("debug", "rtx3090", str(tmp_path))
+    assert line.finished == [] and line.conflicts == [0]
+
+
+def test_a_finished_record_of_pretrained_weights_counts_by_the_weights_it_names(monkeypatch, tmp_path):
+    """The trainer's fingerprint covers the weights' SHA-256; the plan (before any download) takes the
+    record's: the same config with those weights is finished, another config is a conflict."""
+    _no_estimates(monkeypatch)
+    cfg = ex.cells("debug")[0].config
+    paths = estimate.run_paths(OmegaConf.create({**cfg, "results_dir": str(tmp_path)}))
+    w = {"sha256": "ab" * 32}
+    rec = records.new_record(cfg, paths, fingerprint=identity.fingerprint(cfg, weights=w["sha256"]), overrides=None,
+                             status="success", weights=w)
+    records.write_json_atomic(paths.record, rec)
+    (line,) = estimate.plan_lines("debug", "rtx3090", str(tmp_path))
+    assert line.finished == [0]
+    records.write_json_atomic(paths.record, {**rec, "fingerprint": identity.fingerprint(cfg)})
+    (line,) = estimate.plan_lines("debug", "rtx3090", str(tmp_path))
+    assert line.conflicts == [0]
+
+
+def test_activations_scale_from_the_measured_points_to_batch_and_depth():
+    """The fit is exact at the measured points, and a batch of 2 measured directly agrees with it."""
+    mcfg, method = load_group("model", "tiny_roberta"), {"name": "lora", "r": 2, "targets": ["q", "v"]}
+    pts = memory._measure(mcfg, method, "no")
+    for layers in memory.LAYERS:
+        for s, y in zip(memory.SEQS, pts[layers]):
+            assert memory.activation_bytes(pts, layers, 1, s) == pytest.approx(y)
+    from hut.methods import build_method, prepare_model
+    from hut.models import load_model
+
+    torch.manual_seed(0)
+    same = {**mcfg, "arch": {**mcfg["arch"], **dict.fromkeys(memory.ATTENTION_DROPOUT, 0.0)}}
+    lm = load_model(same, "classification", num_labels=2, pretrained=False, with_tokenizer=False)
+    model = prepare_model(lm.model, build_method(method), lm.family, lm.head_prefixes).train()
+    ids = torch.full((2, 48), 5, dtype=torch.long)
+    seen, weights = {}, {p.untyped_storage().data_ptr() for p in model.parameters()}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in weights:
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=torch.zeros(2, dtype=torch.long))
+    # tiny_roberta has 2 layers; 48 tokens is between the measured lengths
+    assert memory.activation_bytes(pts, 2, 2, 48) == pytest.approx(sum(seen.values()), rel=0.02)
+
+
+def test_the_plan_prints_memory_hours_and_a_total_for_a_cpu_experiment(capsys, tmp_path):
+    assert cli.main(["experiment=debug", f"results_dir={tmp_path}", "gpu=a100"]) == 0
+    out = capsys.readouterr().out
+    assert "cells 1, seeds 0: 1 runs, 0 finished, 1 left" in out
+    row = next(ln for ln in out.splitlines() if ln.startswith("HUT · MRPC"))
+    assert "8×64" in row and " yes " in row
+    assert "total (est.):" in out and "GPU-hours" in out and "recipe" in out
+    assert "python -m hut.train -m experiment=debug" in out
+
+
+def test_bad_arguments_are_one_line():
+    for bad in (["experiment=table1", "gpu=k80"], ["experiment=nosuch"], [], ["experiment=table1", "gpus=0"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main(bad)
+        assert str(e.value).startswith("hut.plan: ") and str(e.value).count("\n") == 1, bad
+
+
+def test_published_example_counts_agree_with_the_local_copies():
+    from hut.data.glue import load_glue
+
+    data = os.environ.get("HUT_DATA")
+    if not data:
+        pytest.skip("HUT_DATA not set")
+    sizes = estimate.datasets()
+    for task in ("mrpc", "cola", "stsb"):
+        assert len(load_glue(task, "train", source="local", data_dir=data)) == sizes[task]["train"], task
+        assert len(load_glue(task, "dev", source="local", data_dir=data)) == sizes[task]["eval"], task
