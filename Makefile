@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 0
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: help install install-demo test test-slow demo figure4 glue e2e table4 table5 fidelity tables bench bench-bf16 bench-pipeline bench-decode gpu-check clean
+.PHONY: help install install-demo test test-slow demo demo-parts figure4 glue e2e table4 table5 fidelity tables bench bench-bf16 bench-pipeline bench-decode gpu-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ demo: install ## mini reproduction on MiniLM and SmolLM2, real data from HUT_DAT
 figure4: install ## Figure 4's CPU demo: MiniLM, HUT vs LoRA on SQuAD (40 dev articles train, 8 others scored), mini table + figure (~39 min on 2 shared cores, inflated)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.train -m experiment=demo_squad trainer.progress=false
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.tables.figure4 experiment=demo_squad results_dir=results/demo/squad/runs out_dir=results/demo/squad
+
+demo-parts: install ## the parts-of-HUT table on a real SST-2 slice (MiniLM, 8 rows, 1 seed, CPU; not in make demo; est. ~3 min on 2 free cores, see README)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.train -m experiment=demo_parts
+	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.aggregate experiment=demo_parts results_dir=results/demo_parts/runs out_dir=results/demo_parts
 
 glue: install ## the paper's Table 1 sweep: 9 rows x 6 GLUE tasks x 5 seeds = 270 runs (RoBERTa-large; GPU and hub)
 	$(BIN)/python -m hut.train -m experiment=table1

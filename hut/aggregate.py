@@ -24,8 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+TABLE_KEYS = ("table1", "table2", "table3", "table4", "table5", "parts")  # what tables= may name
 USAGE = ("usage: python -m hut.aggregate [results_dir=results/runs] [out_dir=results] [experiment=E] "
-         "[experiments.tableN=E] [tables=[1,2,3,4,5]] [figure=true|false] [flops=true|false] "
+         "[experiments.tableN=E] [tables=[1,2,3,4,5,parts]] [figure=true|false] [flops=true|false] "
          "[flops_model=roberta_large] [paper_file=<published-figures yaml>]")
 
 
@@ -46,13 +47,15 @@ def options(argv: Sequence[str]) -> dict[str, Any]:
         if not fed:
             raise SystemExit(f"hut.aggregate: no experiment file has experiment_name '{o['experiment']}'\n{USAGE}")
         exps.update({t: o["experiment"] for t in fed})
-        # tableN by number; a figure an experiment feeds (figure4) is drawn when its runs are there
-        tables = tables if tables is not None else [int(t[5:]) for t in fed if t.startswith("table") and t[5:].isdigit()]
+        # the tables it feeds; a figure an experiment feeds (figure4) is drawn when its runs are there
+        tables = tables if tables is not None else [t for t in fed if t in TABLE_KEYS]
     tables = [1, 2, 3, 4, 5] if tables is None else tables
-    bad = [t for t in tables if t not in (1, 2, 3, 4, 5)]
+    # a table is its number (1-5: the paper's) or its registry key (e.g. parts)
+    keys = [f"table{t}" if isinstance(t, int) and not isinstance(t, bool) else str(t) for t in tables]
+    bad = [t for t, k in zip(tables, keys) if k not in TABLE_KEYS]
     if bad:
-        raise SystemExit(f"hut.aggregate: tables takes numbers 1-5 (got {bad})\n{USAGE}")
-    o["experiments"], o["tables"] = exps, [f"table{t}" for t in tables]
+        raise SystemExit(f"hut.aggregate: tables takes numbers 1-5 or {', '.join(TABLE_KEYS[5:])} (got {bad})\n{USAGE}")
+    o["experiments"], o["tables"] = exps, keys
     o["argv"] = list(argv)
     return o
 

@@ -110,6 +110,16 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
         lock.release()
 
 
+def require_loss_scaling(acc) -> None:
+    """fp16 trains only with a loss scale: accelerate's GradScaler (it scales the loss in ``acc.backward``
+    and unscales before clipping and the step). Without one, small fp16 gradients fall into fp16's
+    subnormal range and lose their precision (issue 26), and on a CPU
+    accelerate gives neither a scaler nor autocast: the run would train in float32 and be recorded as fp16."""
+    if acc.mixed_precision == "fp16" and acc.scaler is None:
+        raise ValueError(f"trainer.mixed_precision=fp16 needs a loss scale, which accelerate gives only on a GPU "
+                         f"(device {acc.device.type}: no GradScaler, no autocast); use trainer.mixed_precision=bf16 or no")
+
+
 def _record_failure(paths: records.RunPaths, container, fp: str, variant, err: BaseException) -> None:
     """A run that stopped on an error (missing data, a bad setting, a crash) leaves a failed record
     with the reason, never an empty folder or a record that says it is still running."""
@@ -156,6 +166,7 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
                       gradient_accumulation_steps=int(tcfg.grad_accum))
     if acc.device.type != device:
         raise devices.DeviceUnavailable(f"trainer.device={tcfg.device}: accelerate chose {acc.device}, not {device}")
+    require_loss_scaling(acc)
     bs, accum = int(tcfg.batch_size), int(tcfg.grad_accum)
     steps_per_epoch = math.ceil(len(train_set) / (bs * acc.num_processes) / accum)
     epochs = int(tcfg.epochs)

@@ -21,7 +21,7 @@ def test_every_cell_of_every_experiment_composes_and_resolves(experiment):
         assert cfg["experiment_name"] == meta["experiment_name"]
         assert cfg["method"]["name"] and cfg["task"]["name"] and cfg["model"]["name"]
     if experiment != "debug":
-        assert cells and meta["table"] in ("table1", "table3", "table4", "table5", "figure4")
+        assert cells and meta["table"] in ("table1", "table3", "table4", "table5", "figure4", "parts")
 
 
 @pytest.mark.parametrize("group", ["method", "task", "model", "logger"])

@@ -18,7 +18,7 @@ from hut.methods import METHODS, build_method, merge_model
 from hut.methods.hut import HutLinear
 
 DTYPES = ["bf16", "fp16"]
-OWN_AUTOGRAD = {"hut", "hut_compact", "ia3"}  # our custom backward (HUT's autograd functions)
+OWN_AUTOGRAD = {"hut", "hut_compact", "ia3", "ssf", "hut_noshift"}  # our custom backward (HUT's autograd functions)
 # total relative gradient error: every method / the methods computed by our own autograd functions
 GRAD_TOL = {"bf16": (0.1, 0.02), "fp16": (0.03, 0.005)}
 

@@ -25,6 +25,13 @@ def _count(*overrides):
     (("model=roberta_large", "method=hut_compact", "method.r=64"), 196_608),                 # r never changes it
     (("model=roberta_large", "method=hut_compact", "method.form=folded"), 147_456),          # 48·(1024 + 2·1024)
     (("model=gpt2_medium", "method=lora", "method.r=4"), 393_216),                           # 48 slices·4·2048
+    # the parts of HUT and its relatives (experiment=parts)
+    (("model=roberta_large", "row=parts/out"), 49_152),                                       # 48·1024 (γ)
+    (("model=roberta_large", "method=ssf"), 98_304),                                          # 48·2·1024 (γ, β)
+    (("model=roberta_large", "method=hut_noshift"), 98_304),                                  # 48·(1024 + 1024) (a, γ)
+    (("model=roberta_large", "method=hira"), 786_432),                                        # 48·8·(1024+1024), LoRA's
+    (("model=roberta_large", "method=dora"), 835_584),                                        # LoRA's + 48·1024
+    (("model=gpt2_medium", "method=dora", "method.r=4"), 442_368),                            # 48 slices·(4·2048 + 1024)
 ])
 def test_exact_counts(overrides, adapter):
     res = _count(*overrides)

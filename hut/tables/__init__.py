@@ -8,6 +8,7 @@ table2        ``table2_flops``            the paper's FLOPs rows beside our coun
 table3        ``table3_e2e``              methods x the five E2E metrics, ours / paper / ours − paper
 table4        ``grids``                   tasks x (targets, r) cells (HUT)
 table5        ``grids``                   (task, targets) x r (HUT)
+parts         ``parts``                   HUT's parts, HiRA, DoRA, LoRA x Table 1's tasks (experiment parts)
 cost          ``cost``                    per run: score, wall time, parameters (Tables 1 and 3's runs)
 figure3       ``figure3``                 GLUE average vs FLOPs, the paper's and ours (two panels)
 figure4       ``figure4``                 SQuAD EM/F1 per method beside a baseline (the mini table); the
@@ -43,13 +44,14 @@ def _register() -> None:
     from hut.tables.cost import build_cost
     from hut.tables.figure4 import build_figure4_table
     from hut.tables.grids import build_table4, build_table5
+    from hut.tables.parts import build_parts
     from hut.tables.table1_glue import build_table1
     from hut.tables.table2_flops import build_table2
     from hut.tables.table3_e2e import build_table3
 
     for spec in (TableSpec("table1", build_table1), TableSpec("table2", build_table2),
                  TableSpec("table3", build_table3), TableSpec("table4", build_table4),
-                 TableSpec("table5", build_table5), TableSpec("cost", build_cost),
+                 TableSpec("table5", build_table5), TableSpec("parts", build_parts), TableSpec("cost", build_cost),
                  TableSpec("figure4", build_figure4_table)):
         TABLES.add(spec.key, spec)
 

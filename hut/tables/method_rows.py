@@ -74,8 +74,12 @@ def std_note(seeds: tuple[int, ...] | None) -> str:
 
 
 def build(ctx: Context, lay: Layout, key: str, title: str, caption: str, columns: Sequence[Column],
-          avg: bool) -> tuple[Table, dict[RowKey, tuple[float | None, dict[str, Cell], str | None]]]:
-    """The table and, per row, (average over the columns, its cells, its label) for Figure 3."""
+          avg: bool, paper_key: str | None = None) -> tuple[Table, dict[RowKey, tuple[float | None, dict[str, Cell], str | None]]]:
+    """The table and, per row, (average over the columns, its cells, its label) for Figure 3.
+
+    ``paper_key``: the published table whose rows are printed below ours (default: ``key``; the parts
+    table prints Table 1's)."""
+    pk = paper_key or key
     mine = [r for r in ctx.runs if r.experiment == lay.experiment and any(c.select(r) for c in columns)]
     mine = dedupe(mine, lambda r: (r.task, r.row), ctx.problems)
     expected = [r.key for r in lay.rows]
@@ -117,7 +121,7 @@ def build(ctx: Context, lay: Layout, key: str, title: str, caption: str, columns
         if k in expected and not any(cell.values or cell.failed or cell.running for cell in rc.values()):
             notes.append(f"{lab[0]}: no runs yet.")
 
-    ref, diff = _paper_blocks(ctx, lay, key, keys, labels, cells, averages, columns, avg, csv_rows, base)
+    ref, diff = _paper_blocks(ctx, lay, pk, keys, labels, cells, averages, columns, avg, csv_rows, base)
     n_runs = len([r for r in mine if r.status == "success"])
     cap = [caption.format(experiment=lay.experiment, n=n_runs), std_note(lay.seeds)]
     if not mine:
@@ -126,15 +130,15 @@ def build(ctx: Context, lay: Layout, key: str, title: str, caption: str, columns
                            + (f"{len(columns)} tasks × " if key == "table1" else "")
                            + f"{len(lay.seeds)} seeds)." if lay.rows and lay.seeds else "."))
     notes += ctx.problem_notes(lay.experiment)
-    notes += P.anomaly_notes(key, ctx.paper_rows(key))
+    notes += P.anomaly_notes(pk, ctx.paper_rows(pk))
     if not diff:
         notes.append(f"Ours − paper: no row of ours reproduces a paper row on the paper's model "
-                     f"({model_label(P.PAPER_MODEL[key])}) in experiment `{lay.experiment}`.")
-    blocks = [(None, body), (P.block_title(key), ref)] + ([(P.differences_title(key), diff)] if diff else [])
+                     f"({model_label(P.PAPER_MODEL[pk])}) in experiment `{lay.experiment}`.")
+    blocks = [(None, body), (P.block_title(pk), ref)] + ([(P.differences_title(pk), diff)] if diff else [])
     fields = ["table", "source", "experiment", "model", "method", "variant", "overrides", "label", "column", "metric",
               "scale", "mean", "std", "n", "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds",
               "extra_seeds", "adapter_params", "printed"]
-    models = ", ".join(model_label(m) for m in sorted({k[2] for k in keys if k[2]})) or model_label(P.PAPER_MODEL[key])
+    models = ", ".join(model_label(m) for m in sorted({k[2] for k in keys if k[2]})) or model_label(P.PAPER_MODEL[pk])
     units = {(k, t): (row_label(k, labels.get(k), multi_model), t) for k in expected for t in lay.tasks}
 
     def outside(r: Run) -> tuple[str, str | None]:
