@@ -15,6 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from hut.runtime.console import quiet_libraries
+
 EXPERIMENTS = ("demo", "demo_e2e")
 OUT_DIR = "results/demo"
 
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     from hut import aggregate
 
     experiments, extra, out_dir = parse_args(sys.argv[1:] if argv is None else argv)
+    quiet_libraries("trainer.progress=false" not in extra)  # as hut.train: no colour codes in a log file
     t0 = time.time()
     _, results_dir = run_all(experiments, extra)
     aggregate.main([f"results_dir={results_dir}", f"out_dir={out_dir}", "experiment=demo"])
