@@ -8,10 +8,11 @@
 
 Keys (``configs/cli/aggregate.yaml``, composed like every entry point's arguments): ``results_dir``,
 ``out_dir``, ``experiment`` (read experiment X's records for the tables X's files feed),
-``experiments.tableN``, ``tables``, ``figure``, ``flops``, ``flops_model``, ``paper_file``.
+``experiments.tableN``, ``tables``, ``figure``, ``flops``, ``flops_model``, ``paper_file``, ``report``.
 
 This module is the command only: it builds each entry of :data:`hut.tables.TABLES` that was asked
-for, writes ``<out_dir>/tables/<key>.{md,tex,csv}`` and Figure 3, and reports what is missing.
+for, writes ``<out_dir>/tables/<key>.{md,tex,csv}``, Figure 3 and the reproduction report
+``<out_dir>/report.{md,tex,csv}`` (:mod:`hut.report`: verdicts, claims, seeds, selection), and reports what is missing.
 Records are grouped by what the *record* says, never by its path (``hut.tables.runs``); rebuilding
 from the same records gives byte-identical files.
 """
@@ -23,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 USAGE = ("usage: python -m hut.aggregate [results_dir=results/runs] [out_dir=results] [experiment=E] "
          "[experiments.tableN=E] [tables=[1,2,3,4,5]] [figure=true|false] [flops=true|false] "
-         "[flops_model=roberta_large] [paper_file=<published-figures yaml>]")
+         "[flops_model=roberta_large] [paper_file=<published-figures yaml>] [report=true|false]")
 
 
 def options(argv: Sequence[str]) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def options(argv: Sequence[str]) -> dict[str, Any]:
     from hut.config import cli_options
 
     o = cli_options(argv, "aggregate", "hut.aggregate", USAGE)
-    for key in ("figure", "flops"):
+    for key in ("figure", "flops", "report"):
         if not isinstance(o[key], bool):
             raise SystemExit(f"hut.aggregate: {key}= takes true or false (got {o[key]!r})\n{USAGE}")
     exps = dict(o["experiments"])
@@ -72,15 +73,20 @@ def build(o: Mapping[str, Any], log: Callable[[str], None] = print) -> dict:
     if not Path(o["results_dir"]).is_dir():
         ctx.summary.append(f"results_dir {o['results_dir']} does not exist: tables are empty")
     written: list[Path] = []
+    built = {}
     keys = list(o["tables"]) + (["cost"] if {"table1", "table3"} & set(o["tables"]) else [])
     for key in keys:
-        t = TABLES.get(key).build(ctx)
+        t = built[key] = TABLES.get(key).build(ctx)
         for ext, text in (("md", render_md(t, provenance)), ("tex", render_tex(t, provenance)), ("csv", render_csv(t))):
             p = out / "tables" / f"{key}.{ext}"
             write_bytes(p, text.encode("utf-8"))
             written.append(p)
     if o["figure"] and "table1" in o["tables"]:
         written += build_figure3(ctx, ctx.glue_rows, ctx.glue_tasks)
+    if o["report"]:  # verdicts, claims, seeds and selection (hut.report): <out_dir>/report.{md,tex,csv}
+        from hut.report.render import write_report
+
+        written += write_report(ctx, built, out, provenance)
     used = {o["experiments"][t] for t in o["tables"] if t in o["experiments"]}
     other = sorted({r.experiment for r in runs} - used)
     if other:
