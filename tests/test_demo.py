@@ -38,7 +38,7 @@ def test_demo_tiny_budget_end_to_end(tmp_path, monkeypatch, capsys):
     assert t1.startswith("# Table 1 (demo)") and t3.startswith("# Table 3 (demo)")
     for label in ("HUT", "LoRA"):
         assert f"| {label} |" in t1
-    assert "| SST-2 | STS-B |" in t1 and "/5]" not in t1  # every seed of every cell finished
+    assert "| STS-B | SST-2 |" in t1 and "/5]" not in t1  # every seed of every cell finished
     assert "| HUT |" in t3 and "| LoRA |" in t3 and "[0/1]" not in t3
     t5 = (out / "tables" / "table5.md").read_text()
     assert "| SST-2 (HUT-compact) | Wq, Wv |" in t5 and "| r = 1 | r = 8 | r = 64 |" in t5 and "/3]" not in t5

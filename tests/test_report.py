@@ -231,3 +231,14 @@ def test_the_trainer_saves_dev_predictions_per_epoch(tmp_path):
     scores = [TASKS.get("sst2").score_predictions(r, list(range(len(r["labels"]))), d) for r in rows]
     assert scores == pytest.approx([h["score"] for h in rec["history"]])
     assert json.loads((d / "metrics.json").read_text())["dev_predictions"] == "dev_predictions.jsonl"
+
+
+def test_e2e_rescores_a_subset_of_its_saved_outputs_with_bleu(tmp_path):
+    from hut.metrics.mteval import mteval_bleu_nist
+    from hut.tasks import TASKS
+
+    refs = [["the cat sat on the mat", "a cat sat on a mat"], ["it is a pub near the river"], ["cheap food here"]]
+    outs = ["the cat sat on a mat", "it is a pub by the river", "food is cheap here"]
+    (tmp_path / "references.txt").write_text("\n\n".join("\n".join(r) for r in refs) + "\n")
+    got = TASKS.get("e2e").score_predictions({"outputs": outs}, [0, 2], tmp_path)
+    assert got == pytest.approx(mteval_bleu_nist([outs[0], outs[2]], [refs[0], refs[2]])["BLEU"])

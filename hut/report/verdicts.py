@@ -131,6 +131,16 @@ def judge(cases: Sequence[CellCase], alpha: float = S.ALPHA) -> list[Verdict]:
     return out
 
 
+def table_note(verdicts: Sequence[Verdict]) -> str | None:
+    """The line under a table: how many cells got which verdict, and where the list is."""
+    n = {k: c for k, c in counts(verdicts).items() if k != "no runs"}
+    if not n:
+        return None
+    return ("Verdicts against the paper (markers beside ours − paper: ≈ reproduced, ↑/↓ differs, ? inconclusive; "
+            "n.c. not comparable): " + ", ".join(f"{c} {k}" for k, c in sorted(n.items()))
+            + ". Each cell with its test, p-value and seeds needed: `report.md`.")
+
+
 def counts(verdicts: Sequence[Verdict]) -> dict[str, int]:
     out: dict[str, int] = {}
     for v in verdicts:
