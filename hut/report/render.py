@@ -140,12 +140,14 @@ def _protocol(doc: Doc, ctx, tables: Mapping[str, Any], gaps: Sequence[float], e
             continue
         prows = ctx.paper_rows(key)
         rep = [(r, V.reported(key, r)) for r in prows]
-        med = [r["method"] for r, x in rep if x.statistic == "median"]
-        items.append(f"{TABLE_TITLES[key]}: the paper's own rows are the mean of its seeds; "
-                     + (f"the rows it copied from earlier papers ({', '.join(sorted(set(med)))}) are medians of 5 seeds. "
-                        if med else "")
-                     + "Ours is compared with each row through that row's statistic (both shown per cell below); "
-                     "sources: the `reported` entry of each row in `configs/paper/table6.yaml` / `table7.yaml`.")
+        by_stat: dict[str, list[str]] = {}
+        for r, x in rep:
+            by_stat.setdefault(f"{x.statistic} of {x.seeds}" if x.statistic != "single" else "one figure, seeds not "
+                               "stated", []).append(f"{r['method']} {r.get('params', '')}".strip())
+        items.append(f"{TABLE_TITLES[key]}: the paper's rows report " + "; ".join(
+            f"the {k} ({', '.join(v)})" for k, v in by_stat.items()) + ". Ours is compared with each row through "
+            "that row's statistic (our mean and median are both in the per-cell list below); sources: the "
+            "`reported` entry of each row in `configs/paper/table6.yaml` / `table7.yaml`.")
         lay = layout(key, experiments.get(key, key))
         paper_seeds = sorted({x.seeds for _, x in rep})
         items.append(f"{TABLE_TITLES[key]}: seeds run here: {len(lay.seeds or ())} "
@@ -153,12 +155,18 @@ def _protocol(doc: Doc, ctx, tables: Mapping[str, Any], gaps: Sequence[float], e
                      f"rows: {', '.join(map(str, paper_seeds))} seeds.")
     if gaps:
         items.append(f"Epoch selection: the paper (and the `best` figure of every record) takes the best dev epoch, "
-                     f"chosen on the set it reports. Choosing the epoch on one half of dev and scoring the other "
-                     f"half instead lowers the figure by {sum(gaps) / len(gaps):+.2f} points on average "
-                     f"(optimism gap best − split, {len(gaps)} cells; range {min(gaps):+.2f} to {max(gaps):+.2f}).")
+                     f"chosen on the set it reports. Choosing the epoch on one half of dev and scoring it on the "
+                     f"other half instead gives an optimism gap best − split of {sum(gaps) / len(gaps):+.2f} points "
+                     f"on average over {len(gaps)} cells (range {min(gaps):+.2f} to {max(gaps):+.2f}; a gap near 0 "
+                     f"means the best epoch is also the one a held-out half picks).")
     else:
         items.append("Epoch selection: the paper reports the best dev epoch chosen on the set it reports; no record "
                      "here kept per-epoch dev predictions, so the optimism gap could not be measured.")
+    nc = [v for vs in ctx.verdicts.values() for v in vs if v.kind == "not comparable"]
+    if nc:
+        reasons = sorted({v.case.reason for v in nc})
+        items.append(f"{len(nc)} cell(s) of ours are not comparable with the paper's: " + "; ".join(reasons)
+                     + ". They are listed with the paper's figure for orientation only.")
     lora = ((settings_file("table6").get("rows") or {}).get("lora") or {}).get("cite", "")
     items.append("LoRA's GLUE row: " + " ".join(str(lora).split()) + ". Its numbers are LoRA's †-row, trained "
                  "without the MNLI initialisation LoRA's own scripts use for MRPC, RTE and STS-B.")
