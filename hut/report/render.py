@@ -173,7 +173,9 @@ def _protocol(doc: Doc, ctx, tables: Mapping[str, Any], gaps: Sequence[float], e
     doc.ul(items)
 
 
-def build_report(ctx, tables: Mapping[str, Any], provenance: str, claims_file: str | Path | None = None) -> Doc:
+def build_report(ctx, tables: Mapping[str, Any], provenance: str,
+                 claims_file: str | Path | None = None) -> tuple[Doc, list[dict]]:
+    """The report's document and its CSV rows (one per claim, verdict and cell)."""
     exps = {t: ctx.experiments[t] for t in ("table1", "table3", "table4", "table5") if t in tables and t in ctx.experiments}
     doc = Doc()
     doc.h("Reproduction report: verdicts, claims, seeds and selection", 1)
@@ -236,17 +238,16 @@ def build_report(ctx, tables: Mapping[str, Any], provenance: str, claims_file: s
                "split", "gap"], rows)
     csv_rows += cell_csv
     _protocol(doc, ctx, tables, gaps, exps)
-    doc.csv_rows = csv_rows  # type: ignore[attr-defined]
-    return doc
+    return doc, csv_rows
 
 
 def write_report(ctx, tables: Mapping[str, Any], out_dir: Path, provenance: str,
                  claims_file: str | Path | None = None) -> list[Path]:
-    doc = build_report(ctx, tables, provenance, claims_file)
+    doc, rows = build_report(ctx, tables, provenance, claims_file)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n", extrasaction="raise")
     w.writeheader()
-    for row in doc.csv_rows:  # type: ignore[attr-defined]
+    for row in rows:
         w.writerow({k: row.get(k, "") for k in CSV_FIELDS})
     tex = ("% " + tex_escape(provenance) + "\n% Requires \\usepackage{booktabs}.\n" + doc.tex())
     out = []

@@ -22,7 +22,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -135,14 +135,3 @@ def by_cell(runs: Iterable, results_dir: Path, cell_of) -> dict[tuple, CellSelec
 def _best(run, cls) -> float | None:
     v = run.best.get(cls.best_metric)
     return 100.0 * float(v) if isinstance(v, (int, float)) else None
-
-
-def chance_flags(values: Mapping[int, float], chance: float | None) -> list[int]:
-    """Seeds whose value (printed units) lies within CHANCE_MARGIN of ``chance``."""
-    if chance is None:
-        return []
-    return sorted(s for s, v in values.items() if v - chance < CHANCE_MARGIN)
-
-
-def mean_or_none(xs: Sequence[float]) -> float | None:
-    return statistics.fmean(xs) if xs else None

@@ -157,5 +157,7 @@ def paired_interval(a: Sequence[float], b: Sequence[float], confidence: float = 
             continue
         if np.isfinite(res.confidence_interval.low) and np.isfinite(res.confidence_interval.high):
             break
+    if res is None:  # neither method gave an interval
+        return None
     ci = res.confidence_interval
     return Interval(float(d.mean()), float(ci.low), float(ci.high), len(d))
