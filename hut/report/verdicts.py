@@ -131,14 +131,15 @@ def judge(cases: Sequence[CellCase], alpha: float = S.ALPHA) -> list[Verdict]:
     return out
 
 
-def table_note(verdicts: Sequence[Verdict]) -> str | None:
-    """The line under a table: how many cells got which verdict, and where the list is."""
+def table_notes(verdicts: Sequence[Verdict]) -> list[str]:
+    """The lines under a table: how many cells got which verdict, then each cell's verdict (no-run cells left out)."""
     n = {k: c for k, c in counts(verdicts).items() if k != "no runs"}
     if not n:
-        return None
-    return ("Verdicts against the paper (markers beside ours − paper: ≈ reproduced, ↑/↓ differs, ? inconclusive; "
-            "n.c. not comparable): " + ", ".join(f"{c} {k}" for k, c in sorted(n.items()))
-            + ". Each cell with its test, p-value and seeds needed: `report.md`.")
+        return []
+    head = ("Verdicts against the paper (markers beside ours − paper: ≈ reproduced, ↑/↓ differs, ? inconclusive): "
+            + ", ".join(f"{c} {k}" for k, c in sorted(n.items())) + f"; α = {S.ALPHA}, Holm over the table "
+            "(`report.md` has the claims, seeds and selection).")
+    return [head] + [f"Verdict: {v.text(2 if v.case.tol < 1 else 1)}" for v in verdicts if v.kind != "no runs"]
 
 
 def counts(verdicts: Sequence[Verdict]) -> dict[str, int]:

@@ -185,7 +185,7 @@ def _finish(ctx: Context, key: str, title: str, caption: str, header: list, body
     if not mine:
         notes.insert(0, f"No records of experiment `{lay.experiment}` under `{ctx.results_dir}` yet.")
     notes += ctx.problem_notes(lay.experiment)
-    notes += [n for n in [V.table_note(ctx.verdicts.get(key, []))] if n]
+    notes += V.table_notes(ctx.verdicts.get(key, []))
     if not diff:
         notes.append(f"Ours − paper: no HUT cell of ours on the paper's model ({model_label(P.PAPER_MODEL[key])}).")
     ctx.summarise(key, lay, mine, cells.values())

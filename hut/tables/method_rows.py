@@ -131,7 +131,7 @@ def build(ctx: Context, lay: Layout, key: str, title: str, caption: str, columns
                            + (f"{len(columns)} tasks × " if key == "table1" else "")
                            + f"{len(lay.seeds)} seeds)." if lay.rows and lay.seeds else "."))
     notes += ctx.problem_notes(lay.experiment)
-    notes += [n for n in [V.table_note(ctx.verdicts.get(key, []))] if n]
+    notes += V.table_notes(ctx.verdicts.get(key, []))
     notes += P.anomaly_notes(key, ctx.paper_rows(key))
     if not diff:
         notes.append(f"Ours − paper: no row of ours reproduces a paper row on the paper's model "
