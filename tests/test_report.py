@@ -153,6 +153,9 @@ def test_best_of_counts_columns_where_a_beats_every_other_row():
             runs += [run("hut", task, s, hut + noise), run("lora", task, s, lora - noise)]
     res = C.evaluate(claim, runs, {"table1": "e"}, {})
     assert res.verdict == "holds" and "best on 2 of 3" in res.parts[0]
+    four = {**claim, "k": 4, "of": 6}  # 2 best, 1 undecided, 3 tasks without records: 4 still possible
+    assert C.evaluate(four, runs, {"table1": "e"}, {}).verdict == "inconclusive"
+    assert C.evaluate({**four, "of": 3}, runs, {"table1": "e"}, {}).verdict == "does not hold"
 
 
 def test_the_claims_file_loads_and_names_known_tests():

@@ -9,10 +9,11 @@ marked ``quoted: false``), the table whose experiment's records it reads, the ce
   (:func:`hut.report.stats.paired_interval`). **holds**: the interval lies above 0; **does not
   hold**: below 0; **inconclusive**: it contains 0. Overall: the average's verdict where there is
   one, else holds if every part holds, does not hold if any part does not, else inconclusive;
-* ``best_of`` — A is best on at least ``k`` of the columns (``k: all``: every column present),
+* ``best_of`` — A is best on at least ``k`` of the ``of`` columns (``k: all``: every column present),
   against every other row (``others``) of the same experiment: best on a column where A's mean exceeds
   each other row's with Welch's p < alpha (``scipy.stats.ttest_ind``), not best where another row's
-  exceeds A's so; holds with ``k`` columns best, does not hold when too few can still be;
+  exceeds A's so; holds with ``k`` columns best, does not hold when too few can still be (a column
+  without records could be);
 * ``paired_equivalent`` — A equals B within the metric's tolerance, paired by seed and by the keys in
   ``match`` (e.g. rank r): holds when the interval lies inside ± tolerance, does not hold when it
   lies outside it, else inconclusive;
@@ -209,8 +210,10 @@ def _best_of(claim, runs, exp: str, a: dict, res: ClaimResult) -> ClaimResult:
         res.parts.append(f"{c}: A = {statistics.fmean(xa):.2f} (n = {len(xa)}) → "
                          + (f"best (every Welch p ≤ {worst_p:.3g})" if status == "best" else status))
     k = len(cols) if claim.get("k", "all") == "all" else int(claim["k"])
-    res.verdict = "holds" if best >= k else "does not hold" if len(cols) - not_best < k else "inconclusive"
-    res.parts.insert(0, f"best on {best} of {len(cols)} column(s) present; the claim needs {k}")
+    absent = max(int(claim.get("of", len(cols))) - len(cols), 0)  # the claim's columns without records: could be best
+    res.verdict = "holds" if best >= k else "does not hold" if len(cols) + absent - not_best < k else "inconclusive"
+    res.parts.insert(0, f"best on {best} of {len(cols)} column(s) present" + (f" ({absent} of the claim's {claim['of']} "
+                     "without records)" if absent else "") + f"; the claim needs {k}")
     return res
 
 
