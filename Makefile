@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 0
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: help install install-demo test test-slow demo demo-parts figure4 glue e2e table4 table5 fidelity tables bench bench-bf16 bench-pipeline bench-decode gpu-check clean
+.PHONY: help install install-demo test test-slow demo demo-baselines demo-parts figure4 glue e2e table4 table5 fidelity tables bench bench-bf16 bench-pipeline bench-decode gpu-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,8 +36,13 @@ test: install ## run the test suite on TEST_WORKERS=2 workers (what CI runs; the
 test-slow: install ## the long tests only (SIGKILL at every step, evaluation batch and file write)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow tests
 
-demo: install ## mini reproduction on MiniLM and SmolLM2, real data from HUT_DATA, CPU, offline (~13 min on 2 cores)
+demo: install ## mini reproduction + report on MiniLM and SmolLM2, real data from HUT_DATA, CPU, offline (~15 min on 2 idle cores)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo
+
+DEMO_AGGREGATE := results_dir=results/demo/runs out_dir=results/demo experiment=demo experiments.table5=demo_rank tables=[1,3,5]
+demo-baselines: install ## the rows trimmed from the demo: FT and BitFit on the demo's tasks, 5 seeds, then the demo's tables (~9 min est.)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.train -m experiment=demo row=demo/ft,demo/bitfit task=stsb,sst2 seed=0,1,2,3,4 data.source=local data.dir=$(HUT_DATA)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.aggregate $(DEMO_AGGREGATE)
 
 figure4: install ## Figure 4's CPU demo: MiniLM, HUT vs LoRA on SQuAD (40 dev articles train, 8 others scored), mini table + figure (~39 min on 2 shared cores, inflated)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.train -m experiment=demo_squad trainer.progress=false

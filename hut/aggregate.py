@@ -9,10 +9,11 @@
 Keys (``configs/cli/aggregate.yaml``, composed like every entry point's arguments): ``results_dir``,
 ``out_dir``, ``experiment`` (read experiment X's records for the tables X's files feed; Figure 4
 when X feeds it),
-``experiments.tableN``, ``tables``, ``figure``, ``flops``, ``flops_model``, ``paper_file``.
+``experiments.tableN``, ``tables``, ``figure``, ``flops``, ``flops_model``, ``paper_file``, ``report``.
 
 This module is the command only: it builds each entry of :data:`hut.tables.TABLES` that was asked
-for, writes ``<out_dir>/tables/<key>.{md,tex,csv}`` and Figure 3, and reports what is missing.
+for, writes ``<out_dir>/tables/<key>.{md,tex,csv}``, Figure 3 and the reproduction report
+``<out_dir>/report.{md,tex,csv}`` (:mod:`hut.report`: verdicts, claims, seeds, selection), and reports what is missing.
 Records are grouped by what the *record* says, never by its path (``hut.tables.runs``); rebuilding
 from the same records gives byte-identical files. The console counts *runs* against each sweep's
 cells × its own seeds (Table 1: 270, Table 3: 30, Table 4: 80, Table 5: 150); override variants
@@ -27,7 +28,7 @@ from typing import Any, Callable, Mapping, Sequence
 TABLE_KEYS = ("table1", "table2", "table3", "table4", "table5", "parts")  # what tables= may name
 USAGE = ("usage: python -m hut.aggregate [results_dir=results/runs] [out_dir=results] [experiment=E] "
          "[experiments.tableN=E] [tables=[1,2,3,4,5,parts]] [figure=true|false] [flops=true|false] "
-         "[flops_model=roberta_large] [paper_file=<published-figures yaml>]")
+         "[flops_model=roberta_large] [paper_file=<published-figures yaml>] [report=true|false]")
 
 
 def options(argv: Sequence[str]) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def options(argv: Sequence[str]) -> dict[str, Any]:
     from hut.config import cli_options
 
     o = cli_options(argv, "aggregate", "hut.aggregate", USAGE)
-    for key in ("figure", "flops"):
+    for key in ("figure", "flops", "report"):
         if not isinstance(o[key], bool):
             raise SystemExit(f"hut.aggregate: {key}= takes true or false (got {o[key]!r})\n{USAGE}")
     exps = dict(o["experiments"])
@@ -85,9 +86,10 @@ def build(o: Mapping[str, Any], log: Callable[[str], None] = print) -> dict:
             f"tokens) of every method on {o['flops_model']} (Table 2) and of each Table 1 row (Figure 3); "
             f"cached by config in {flops.cache_dir()}, so only new configs are counted (flops=false skips)")
     written: list[Path] = []
+    built = {}
     keys = list(o["tables"]) + (["cost"] if {"table1", "table3"} & set(o["tables"]) else [])
     for key in keys:
-        t = TABLES.get(key).build(ctx)
+        t = built[key] = TABLES.get(key).build(ctx)
         for ext, text in (("md", render_md(t, provenance)), ("tex", render_tex(t, provenance)), ("csv", render_csv(t))):
             p = out / "tables" / f"{key}.{ext}"
             write_bytes(p, text.encode("utf-8"))
@@ -96,6 +98,10 @@ def build(o: Mapping[str, Any], log: Callable[[str], None] = print) -> dict:
         written += build_figure3(ctx, ctx.glue_rows, ctx.glue_tasks)
     if o["figure"]:
         written += _figure4(o, runs, ctx)
+    if o["report"]:  # verdicts, claims, seeds and selection (hut.report): <out_dir>/report.{md,tex,csv}
+        from hut.report.render import write_report
+
+        written += write_report(ctx, built, out, provenance)
     used = {o["experiments"][t] for t in o["tables"] if t in o["experiments"]}
     used |= {o["experiments"].get("figure4", "figure4")} if o["figure"] else set()
     other = sorted({r.experiment for r in runs} - used)

@@ -1,10 +1,11 @@
 """``make demo`` / ``python -m hut.demo``: the suite end to end on small real models, on a CPU.
 
-A thin driver: it runs every cell of ``experiment=demo`` (MiniLM on four GLUE subsets; the grid is
-that file's ``hydra.sweeper.params``) and ``experiment=demo_e2e`` (SmolLM2 on an E2E subset), in this
-process and through the same trainer and records as ``python -m hut.train -m`` (a rerun skips every
-finished run), then the aggregator's Tables 1 and 3, the cost table and Figure 3 in
-``results/demo/``. Arguments: Hydra overrides passed to every run (``trainer.max_steps=2``), plus
+A thin driver: it runs every cell of ``experiment=demo`` (MiniLM, HUT and LoRA on SST-2 and STS-B
+subsets, 5 seeds; the grid is that file's ``hydra.sweeper.params``), ``experiment=demo_e2e`` (SmolLM2
+on an E2E subset) and ``experiment=demo_rank`` (the mini Table 5: HUT at r = 1, 8, 64 and hut_compact
+with Adam's eps × r), in this process and through the same trainer and records as
+``python -m hut.train -m`` (a rerun skips every finished run), then the aggregator's Tables 1, 3 and
+5, the cost table, Figure 3 and the reproduction report (``report.md``) in ``results/demo/``. Arguments: Hydra overrides passed to every run (``trainer.max_steps=2``), plus
 ``experiments=demo,demo_e2e`` (which to run) and ``out_dir=results/demo``.
 """
 from __future__ import annotations
@@ -17,7 +18,10 @@ from pathlib import Path
 
 from hut.runtime.console import quiet_libraries
 
-EXPERIMENTS = ("demo", "demo_e2e")
+EXPERIMENTS = ("demo", "demo_rank", "demo_e2e")
+# What the aggregator reads for each table: demo and demo_e2e feed Tables 1 and 3 (experiment name
+# `demo`), demo_rank the mini Table 5; the report (report.md) tests the claims on them.
+AGGREGATE = ["experiment=demo", "experiments.table5=demo_rank", "tables=[1,3,5]"]
 OUT_DIR = "results/demo"
 
 
@@ -88,8 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     quiet_libraries("trainer.progress=false" not in extra)  # as hut.train: no colour codes in a log file
     t0 = time.time()
     _, results_dir = run_all(experiments, extra)
-    aggregate.main([f"results_dir={results_dir}", f"out_dir={out_dir}", "experiment=demo"])
-    print(f"hut.demo: done in {time.time() - t0:.0f}s; tables in {out_dir}/tables, figure in {out_dir}/figures")
+    aggregate.main([f"results_dir={results_dir}", f"out_dir={out_dir}", *AGGREGATE])
+    print(f"hut.demo: done in {time.time() - t0:.0f}s; tables in {out_dir}/tables, figure in {out_dir}/figures, "
+          f"report {out_dir}/report.md")
 
 
 if __name__ == "__main__":

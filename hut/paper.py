@@ -27,7 +27,7 @@ PAPER_MODEL = {"table1": "roberta_large", "table3": "gpt2_medium", "table4": "ro
                "table5": "roberta_large"}
 PUBLISHED_FILE = Path(__file__).resolve().parent / "tables" / "hut_2409.13501_tables.yaml"
 SETTINGS_DIR = ROOT / "configs" / "paper"
-RESERVED = ("cite", "notes")  # keys of a settings row that are documentation, not settings
+RESERVED = ("cite", "notes", "reported")  # keys of a settings row that are documentation, not settings
 
 
 class PaperSettingError(ValueError):

@@ -9,6 +9,7 @@ One directory per run::
         trainable.safetensors   the trained parameters of a finished run (hut.export.load_run)
         run.lock                held by the live process (pid, host); stale locks are taken over
         predictions.txt, references.txt (E2E)
+        dev_predictions.jsonl   one line per epoch: what the task predicted on dev (Task.dev_predictions)
 
 ``method_key`` is the method name, or ``<method>-<variant>`` for ablation cells (Tables 4, 5).
 ``<overrides>`` is present only for a run whose command-line overrides change its result relative
@@ -34,6 +35,7 @@ from typing import IO, Any, Callable, Mapping
 
 from hut import faults
 
+DEV_PREDICTIONS = "dev_predictions.jsonl"
 # 2: + fingerprint, overrides, eval_subset, device; history rows carry train_loss. 1 is still read.
 # Later fields, optional to readers: `device` as a dict (hut.runtime.device.describe; a string before),
 # `weights` (hut.models.weights_identity; null for a model built from config).
@@ -157,8 +159,35 @@ class RunPaths:
         return self.dir / "trainable.safetensors"
 
     @property
+    def dev_predictions(self) -> Path:
+        return self.dir / DEV_PREDICTIONS
+
+    @property
     def key(self) -> str:
         return Path(self.dir).relative_to(self.results_dir).as_posix()
+
+
+def save_epoch_predictions(path: Path, epoch: int, saved: Mapping[str, Any]) -> None:
+    """Add one epoch's dev predictions (a JSON line ``{"epoch": e, ...}``) to ``path``, atomically.
+
+    Lines of this epoch or later (left by a run that was killed and resumed) are replaced, so the file
+    always holds epochs 1..e of the run that wrote the record.
+    """
+    keep = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and int(json.loads(line).get("epoch", 0)) < epoch:
+                keep.append(line)
+    keep.append(json.dumps({"epoch": int(epoch), **saved}, separators=(",", ":")))
+    write_atomic(path, "\n".join(keep) + "\n")
+
+
+def read_epoch_predictions(path: Path) -> list[dict]:
+    """The per-epoch dev predictions of a run (epoch order); [] if the run kept none."""
+    if not Path(path).exists():
+        return []
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return sorted(rows, key=lambda r: int(r["epoch"]))
 
 
 def new_record(container: Mapping[str, Any], paths: RunPaths, *, fingerprint: str,

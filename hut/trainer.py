@@ -265,6 +265,9 @@ def _train(cfg, container, fp, variant, paths, t0, Accelerator, get_linear_sched
             train_s = time.time() - epoch_t0
             # Evaluate once per epoch: the record keeps the best dev epoch and the last.
             metrics = {k: float(v) for k, v in task.evaluate(model, acc, paths.dir).items()}
+            if (saved := task.dev_predictions()) is not None and acc.is_main_process:
+                records.save_epoch_predictions(paths.dev_predictions, epoch + 1, saved)  # selection bias: hut.report
+                record["dev_predictions"] = paths.dev_predictions.name
             row = {"epoch": epoch + 1, "step": step, "train_loss": float(loss_sum) / max(loss_n, 1), **metrics}
             record["history"].append(row)
             record["last"] = row

@@ -16,7 +16,7 @@ TINY = ["trainer.max_steps=2", "data.max_train_samples=16", "data.max_eval_sampl
 
 
 def _jobs() -> int:
-    """The demo's grid, from its experiment files (configs/experiment/demo.yaml, demo_e2e.yaml)."""
+    """The demo's grid, from its experiment files (configs/experiment/demo.yaml, demo_rank.yaml, demo_e2e.yaml)."""
     from hut import experiments as ex
 
     return sum(len(ex.cells(e)) * len(ex.seeds(e)) for e in demo.EXPERIMENTS)
@@ -36,10 +36,14 @@ def test_demo_tiny_budget_end_to_end(tmp_path, monkeypatch, capsys):
     t1 = (out / "tables" / "table1.md").read_text()
     t3 = (out / "tables" / "table3.md").read_text()
     assert t1.startswith("# Table 1 (demo)") and t3.startswith("# Table 3 (demo)")
-    for label in ("HUT", "LoRA", "BitFit", "FT"):
+    for label in ("HUT", "LoRA"):
         assert f"| {label} |" in t1
-    assert "| SST-2 | MRPC | CoLA | STS-B |" in t1 and "[0/2]" not in t1 and "[1/2]" not in t1
+    assert "| STS-B | SST-2 |" in t1 and "/5]" not in t1  # every seed of every cell finished
     assert "| HUT |" in t3 and "| LoRA |" in t3 and "[0/1]" not in t3
+    t5 = (out / "tables" / "table5.md").read_text()
+    assert "| SST-2 (HUT-compact) | Wq, Wv |" in t5 and "| r = 1 | r = 8 | r = 64 |" in t5 and "/3]" not in t5
+    report = (out / "report.md").read_text()
+    assert "rank_is_only_adam_eps" in report and "not comparable" in report and "Table 5 (rank r)" in report
     assert "python -m hut.aggregate" in t1 and "experiment=demo" in t1  # the command that rebuilds it
     png = out / "figures" / "figure3.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

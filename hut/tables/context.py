@@ -22,6 +22,7 @@ class Context:
     progress: dict[str, "Progress"] = field(default_factory=dict)  # table -> how far its sweep is
     glue_rows: dict = field(default_factory=dict)  # Table 1's rows (average, cells, label), for Figure 3
     glue_tasks: list[str] = field(default_factory=list)
+    verdicts: dict = field(default_factory=dict)  # table -> [hut.report.verdicts.Verdict], for the report
 
     def paper_rows(self, table: str) -> list[Mapping[str, Any]]:
         return list((self.published.get(table) or {}).get("rows") or [])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from hut.report import stats as S
+from hut.report import verdicts as V
 from hut.tables import paper as P
 from hut.tables.context import Context
 from hut.tables.labels import method_label, model_label, targets_label, task_label
@@ -18,8 +20,8 @@ from hut.tables.render import NA, Table, signed, tex_escape
 from hut.tables.runs import Cell, Problem, Run, add, dedupe, metric_value, mixed_problems, order_targets
 
 SCALE, DIGITS = 100.0, 1
-GRID_FIELDS = ["table", "source", "experiment", "method", "task", "overrides", "targets", "r", "metric", "scale", "mean", "std", "n",
-               "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds", "extra_seeds"]
+GRID_FIELDS = ["table", "source", "experiment", "method", "task", "overrides", "targets", "r", "metric", "scale", "mean", "std",
+               "median", "n", "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds", "extra_seeds", "values"]
 
 
 def _runs(ctx: Context, lay: Layout) -> list[Run]:
@@ -85,6 +87,7 @@ def build_table4(ctx: Context) -> Table:
     tasks = [t for t in (ctx.published.get("table4") or {}).get("columns") or []]
     ref, diff = [], []
     same = _same_model(mine, "table4")
+    pending, cases = [], []
     for task in tasks:
         by_cell = {order_targets(r["targets"]): r for r in prows}
         values, d_row = [], []
@@ -94,12 +97,15 @@ def build_table4(ctx: Context) -> Table:
             values.append("n/a" if p is None else f"{float(p):.1f}")
             ours = cells[(("hut", task, None), c)].mean(SCALE) if ("hut", task, None) in rowkeys and same else None
             d_row.append(signed(ours - float(p) if ours is not None and p is not None else None, DIGITS))
+            if p is not None and ("hut", task, None) in rowkeys:
+                cases.append((d_row, len(d_row) - 1, _case(f"{task_label(task)} · {targets_label(c[0])} r={c[1]}",
+                                                           cells[(("hut", task, None), c)], p, mine, "table4")))
             if p is not None:
                 csv_rows.append({"table": "table4", "source": "paper", "task": task, "targets": ",".join(c[0]),
                                  "r": str(c[1]), "metric": "score", "scale": "100", "mean": f"{float(p):.6f}"})
         ref.append([f"{task_label(task)} (paper)"] + values)
-        if any(v != NA for v in d_row):
-            diff.append([(f"{task_label(task)}: ours − paper", f"{task_label(task)}: ours $-$ paper")] + d_row)
+        pending.append(([(f"{task_label(task)}: ours − paper", f"{task_label(task)}: ours $-$ paper")], d_row))
+    diff = _judged(ctx, "table4", pending, cases)
     caption = (f"Which weight matrices to adapt with HUT, experiment `{lay.experiment}`: dev score × 100 (MRPC: "
                f"accuracy; CoLA: Matthews corr.) of the best epoch, model {_models(mine, 'table4')}; the rank r of "
                f"each column (from the records' `config.method`) keeps the parameter budget near the paper's ~0.8M.")
@@ -138,7 +144,7 @@ def build_table5(ctx: Context) -> Table:
     pub = ctx.published.get("table5") or {}
     pranks = list(pub.get("ranks") or [])
     same = _same_model(mine, "table5")
-    ref, diff = [], []
+    ref, pending, cases = [], [], []
     for pr in pub.get("rows") or []:
         tg = order_targets(pr["targets"])
         tl = (targets_label(tg), targets_label(tg, True))
@@ -149,18 +155,41 @@ def build_table5(ctx: Context) -> Table:
             c = cells.get((("hut", pr["task"], tg, None), rr))
             ours = c.mean(SCALE) if c is not None and same else None
             d_row.append(signed(ours - float(p) if ours is not None and p is not None else None, DIGITS))
+            if p is not None and c is not None:
+                cases.append((d_row, len(d_row) - 1,
+                              _case(f"{task_label(pr['task'])} · {targets_label(tg)} r={rr}", c, p, mine, "table5")))
             if p is not None:
                 csv_rows.append({"table": "table5", "source": "paper", "task": pr["task"], "targets": ",".join(tg),
                                  "r": str(rr), "metric": "score", "scale": "100", "mean": f"{float(p):.6f}"})
         ref.append([f"{task_label(pr['task'])} (paper)", tl] + vals)
-        if any(v != NA for v in d_row):
-            diff.append([(f"{task_label(pr['task'])}: ours − paper", f"{task_label(pr['task'])}: ours $-$ paper"), tl]
-                        + d_row)
+        pending.append(([(f"{task_label(pr['task'])}: ours − paper", f"{task_label(pr['task'])}: ours $-$ paper"), tl],
+                        d_row))
+    diff = _judged(ctx, "table5", pending, cases)
     caption = (f"HUT's rank r against the adapted matrices, experiment `{lay.experiment}`: dev score × 100 (MRPC: "
                f"accuracy; CoLA: Matthews corr.) of the best epoch, model {_models(mine, 'table5')}. (The paper's "
                f"text says 'just W_q' for the first row; its table shows W_v.)")
     return _finish(ctx, "table5", "Table 5: HUT's rank r on different weight matrices", caption, header, body, ref,
                    diff, notes, csv_rows, cells, lay, mine)
+
+
+def _case(label: str, cell: Cell, paper: float, mine: Sequence[Run], key: str) -> V.CellCase:
+    """A HUT cell against the paper's printed figure (no ±; HUT's own rows: mean of 5 seeds, Table 6's source)."""
+    rep = V.reported("table1", {"method": "hut", "params": "0.9M"})
+    models = sorted({r.model for r in mine if r.method == "hut"})
+    reason = "" if _same_model(mine, key) else f"{', '.join(map(model_label, models))}, not {model_label(P.PAPER_MODEL[key])}"
+    values = () if cell.mixed else tuple(v * SCALE for v in cell.values.values())
+    return V.CellCase(label, values, S.Reference(float(paper), None, rep.seeds), V.tolerance("score"),
+                      rep.statistic, not reason, reason)
+
+
+def _judged(ctx: Context, key: str, pending: list, cases: list) -> list:
+    """The verdicts of the table's HUT cells (Holm over the table), their markers beside ours − paper."""
+    verdicts = V.judge([c for _, _, c in cases])
+    ctx.verdicts[key] = verdicts
+    for (d_row, i, _), v in zip(cases, verdicts):
+        if v.marker and d_row[i] != NA:
+            d_row[i] += f" {v.marker}"
+    return [head + d_row for head, d_row in pending if any(x != NA for x in d_row)]
 
 
 def _models(mine: Sequence[Run], key: str) -> str:
@@ -176,6 +205,7 @@ def _finish(ctx: Context, key: str, title: str, caption: str, header: list, body
     if not mine:
         notes.insert(0, f"No records of experiment `{lay.experiment}` under `{ctx.results_dir}` yet.")
     notes += ctx.problem_notes(lay.experiment)
+    notes += V.table_notes(ctx.verdicts.get(key, []))
     if not diff:
         notes.append(f"Ours − paper: no HUT cell of ours on the paper's model ({model_label(P.PAPER_MODEL[key])}).")
     _summarise(ctx, key, lay, mine)

@@ -11,6 +11,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from hut.report import stats as S
+from hut.report import verdicts as V
 from hut.tables import paper as P
 from hut.tables.context import Context
 from hut.tables.labels import method_label, model_label
@@ -122,6 +124,11 @@ def build(ctx: Context, lay: Layout, key: str, title: str, caption: str, columns
             notes.append(f"{lab[0]}: no runs yet.")
 
     ref, diff = _paper_blocks(ctx, lay, pk, keys, labels, cells, averages, columns, avg, csv_rows, base)
+    stat = {(v.case.label): v.case.statistic for v in ctx.verdicts.get(key, [])}
+    for row in csv_rows:  # the statistic ours is compared with the paper by (the paper row's)
+        if row["source"] == "ours" and row["column"] != "avg":
+            col = next(c for c in columns if c.key == row["column"])
+            row["statistic"] = stat.get(f"{row['label']} · {col.label}", "")
     n_runs = len([r for r in mine if r.status == "success"])
     cap = [caption.format(experiment=lay.experiment, n=n_runs), std_note(lay.seeds)]
     if not mine:
@@ -130,6 +137,7 @@ def build(ctx: Context, lay: Layout, key: str, title: str, caption: str, columns
                            + (f"{len(columns)} tasks × " if key == "table1" else "")
                            + f"{len(lay.seeds)} seeds)." if lay.rows and lay.seeds else "."))
     notes += ctx.problem_notes(lay.experiment)
+    notes += V.table_notes(ctx.verdicts.get(key, []))
     notes += P.anomaly_notes(pk, ctx.paper_rows(pk))
     if not diff:
         notes.append(f"Ours − paper: no row of ours reproduces a paper row on the paper's model "
@@ -137,7 +145,8 @@ def build(ctx: Context, lay: Layout, key: str, title: str, caption: str, columns
     blocks = [(None, body), (P.block_title(pk), ref)] + ([(P.differences_title(pk), diff)] if diff else [])
     fields = ["table", "source", "experiment", "model", "method", "variant", "overrides", "label", "column", "metric",
               "scale", "mean", "std", "n", "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds",
-              "extra_seeds", "adapter_params", "printed"]
+              "extra_seeds", "adapter_params", "printed", "values", "median", "statistic", "verdict", "tolerance",
+              "p_equivalence", "p_difference", "seeds_needed"]
     models = ", ".join(model_label(m) for m in sorted({k[2] for k in keys if k[2]})) or model_label(P.PAPER_MODEL[pk])
     units = {(k, t): (row_label(k, labels.get(k), multi_model), t) for k in expected for t in lay.tasks}
 
@@ -165,13 +174,16 @@ def _paper_blocks(ctx: Context, lay: Layout, key: str, keys, labels, cells, aver
             if mean is not None:
                 csv_rows.append({**base, "source": "paper", "method": r["method"], "label": P.paper_label(r),
                                  "column": c.key, "metric": c.metric, "scale": f"{c.scale:g}", "mean": num(float(mean)),
-                                 "std": num(std if std is None else float(std)), "printed": str(r.get("params"))})
+                                 "std": num(std if std is None else float(std)), "printed": str(r.get("params")),
+                                 "statistic": V.reported(key, r).statistic})
         if avg:
             j = pub_cols.index("avg") if "avg" in pub_cols else None
             values.append(P.printed(r["mean"][j] if j is not None else None, None, columns[0].digits))
         ref.append([P.row_label(P.paper_label(r), bool(r.get("published_elsewhere"))), str(r.get("params") or NA)]
                    + values)
     diff: list[list[Any]] = []
+    judged = _verdicts(ctx, lay, key, keys, cells, averages, columns, prows, pub_cols)
+    ctx.verdicts[key] = [v for per_row in judged.values() for v in per_row.values()]
     for k in keys:
         pr = P.match(prows, lay.paper_rows.get(k) or _recorded_paper_row(ctx, lay, k))
         if pr is None or k[2] != P.PAPER_MODEL[key] or k[3]:
@@ -179,14 +191,13 @@ def _paper_blocks(ctx: Context, lay: Layout, key: str, keys, labels, cells, aver
         avg_k, rc, label = averages[k]
         cells_d = []
         for c in columns:
-            j = pub_cols.index(c.paper) if c.paper in pub_cols else None
-            ours = rc[c.key].mean(c.scale)
-            d = ours - float(pr["mean"][j]) if ours is not None and j is not None and pr["mean"][j] is not None else None
-            cells_d.append(signed(d, c.digits))
+            v = judged.get(k, {}).get(c.key)
+            d = v.diff if v is not None else None  # ours − paper in the paper row's statistic (mean or median)
+            cells_d.append(signed(d, c.digits) + (f" {v.marker}" if v is not None and v.marker and d is not None else ""))
             if d is not None:
                 csv_rows.append({**base, "source": "ours-paper", "model": k[2], "method": k[0], "variant": k[1] or "",
                                  "label": label or "", "column": c.key, "metric": c.metric, "scale": f"{c.scale:g}",
-                                 "mean": num(d)})
+                                 "mean": num(d), **verdict_fields(v)})
         if avg:
             j = pub_cols.index("avg") if "avg" in pub_cols else None
             d = avg_k - float(pr["mean"][j]) if avg_k is not None and j is not None else None
@@ -196,6 +207,57 @@ def _paper_blocks(ctx: Context, lay: Layout, key: str, keys, labels, cells, aver
         name = row_label(k, label, False)
         diff.append([(f"{name}: ours − paper", f"{row_label(k, label, False, tex=True)}: ours $-$ paper"), NA] + cells_d)
     return ref, diff
+
+
+def _verdicts(ctx: Context, lay: Layout, key: str, keys, cells, averages, columns, prows, pub_cols) -> dict:
+    """Row -> column -> :class:`hut.report.verdicts.Verdict` for every row of ours that stands for a paper row.
+
+    A row stands for the paper row its config names (``paper_row``); a row that names none (the demo's)
+    stands for the paper's only row of its method, if there is one, and is *not comparable*. So is a
+    row on another model than the paper's or with command-line overrides (another setting).
+    """
+    out: dict = {}
+    cases, where = [], []
+    for k in keys:
+        named = lay.paper_rows.get(k) or _recorded_paper_row(ctx, lay, k)
+        pr = P.match(prows, named)
+        if pr is None and not named:
+            same = [r for r in prows if r.get("method") == k[0]]
+            pr = same[0] if len(same) == 1 else None
+        if pr is None:
+            continue
+        reasons = []
+        if not named:
+            reasons.append("its config names no paper row: another setting")
+        if k[2] != P.PAPER_MODEL[key]:
+            reasons.append(f"{model_label(k[2])}, not {model_label(P.PAPER_MODEL[key])}")
+        if k[3]:
+            reasons.append(f"overrides {k[3]}")
+        rep = V.reported(key, pr)
+        label = averages[k][2]
+        for c in columns:
+            j = pub_cols.index(c.paper) if c.paper in pub_cols else None
+            if j is None or pr["mean"][j] is None:
+                continue
+            std = (pr.get("std") or [None] * len(pub_cols))[j]
+            ref = S.Reference(float(pr["mean"][j]), None if std is None else float(std), rep.seeds)
+            values = tuple(v * c.scale for v in cells[(k, c.key)].values.values()) if not cells[(k, c.key)].mixed else ()
+            cases.append(V.CellCase(f"{row_label(k, label, False)} · {c.label}", values, ref, V.tolerance(c.metric),
+                                    "median" if rep.statistic == "median" else "mean", not reasons,
+                                    "; ".join(reasons)))
+            where.append((k, c.key))
+    for (k, col), v in zip(where, V.judge(cases)):
+        out.setdefault(k, {})[col] = v
+    return out
+
+
+def verdict_fields(v) -> dict[str, str]:
+    """The csv columns of a verdict."""
+    if v is None:
+        return {}
+    return {"statistic": v.case.statistic, "verdict": v.kind, "tolerance": f"{v.case.tol:g}",
+            "p_equivalence": num(v.p_equivalence), "p_difference": num(v.p_difference),
+            "seeds_needed": "" if v.seeds_needed is None else str(v.seeds_needed)}
 
 
 def _recorded_paper_row(ctx: Context, lay: Layout, k: RowKey) -> Mapping[str, Any] | None:

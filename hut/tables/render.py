@@ -74,7 +74,7 @@ _TEX_MAP = [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"
 _TEX_SYMBOLS = [("—", "---"), ("±", r"$\pm$"), ("†", r"$^{\dagger}$"), ("−", r"$-$"), ("–", "--"),
                 ("×", r"$\times$"), ("≥", r"$\geq$"), ("·", r"$\cdot$"), ("→", r"$\to$"), ("←", r"$\leftarrow$"),
                 ("Δ", r"$\Delta$"), ("“", "``"), ("”", "''"), ("’", "'"), ("…", r"\dots{}"), ("≈", r"$\approx$"),
-                ("⊙", r"$\odot$")]
+                ("⊙", r"$\odot$"), ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$")]
 
 
 def tex_escape(s: str) -> str:

@@ -154,6 +154,11 @@ class Cell:
             return None
         return statistics.stdev([v * scale for v in self.values.values()])
 
+    def median(self, scale: float = 1.0) -> float | None:
+        if not self.values or self.mixed:
+            return None
+        return statistics.median(v * scale for v in self.values.values())
+
     @property
     def missing(self) -> list[int]:
         if self.expected is None:
@@ -190,7 +195,9 @@ class Cell:
     def csv(self, scale: float) -> dict[str, str]:
         m, sd = self.mean(scale), self.std(scale)
         return {
-            "mean": num(m), "std": num(sd), "n": str(self.n),
+            "mean": num(m), "std": num(sd), "n": str(self.n), "median": num(self.median(scale)),
+            # every seed's value (scaled), "seed:value" in seed order: the table's data, not only its summary
+            "values": " ".join(f"{s}:{v * scale:.6f}" for s, v in sorted(self.values.items())),
             "n_expected": str(len(self.expected)) if self.expected is not None else "",
             "seeds": " ".join(map(str, sorted(self.values))), "missing_seeds": " ".join(map(str, self.missing)),
             "failed_seeds": " ".join(map(str, sorted(self.failed))),

@@ -56,6 +56,27 @@ class Task:
     def evaluate(self, model, accelerator, run_dir: Path) -> dict[str, float]:
         raise NotImplementedError
 
+    def dev_predictions(self) -> dict[str, list] | None:
+        """What the last :meth:`evaluate` predicted, small and JSON-able, or None if the task keeps none.
+
+        The trainer appends it, per epoch, to the run's ``dev_predictions.jsonl`` (:mod:`hut.report.
+        selection` reads it to select epochs on half of dev and score them on the other half). It must
+        be enough for :meth:`score_predictions` to score any subset of the scored items.
+        """
+        return getattr(self, "_dev_predictions", None)
+
+    @classmethod
+    def score_predictions(cls, saved: Mapping[str, Any], indices: list[int], run_dir: Path) -> float:
+        """``best_metric`` of the items ``indices`` (positions in the scored items) of one epoch's
+        :meth:`dev_predictions`, as :meth:`evaluate` scores them; ``run_dir`` holds the run's files."""
+        raise NotImplementedError(f"task {cls.name} keeps no per-epoch predictions to rescore")
+
+    @classmethod
+    def chance_score(cls, saved: Mapping[str, Any] | None) -> float | None:
+        """``best_metric`` of a trivial predictor (a seed near it has not converged), given one epoch's
+        :meth:`dev_predictions` (None if the run kept none); None when the task has no such baseline."""
+        return None
+
     def eval_subset(self) -> dict[str, Any] | None:
         """Which items :meth:`evaluate` scores, for the run record; None when the task cannot say.
 

@@ -137,9 +137,22 @@ class E2ETask(Task):
             write_atomic(Path(run_dir) / "references.txt",
                          "\n\n".join("\n".join(it["refs"]) for it in items) + "\n")
         refs = [it["refs"] for it in items]
+        self._dev_predictions = {"outputs": list(preds)}  # per epoch (hut.report.selection); refs: references.txt
         # An empty output is scored as empty, as the official script scores it (a "." in its place,
         # as this code once did, earned BLEU/NIST credit for the references' full stops).
         return e2e_scores(preds, refs)
+
+
+    @classmethod
+    def score_predictions(cls, saved, indices, run_dir):
+        from hut.metrics.e2e import e2e_score_details
+
+        blocks = (Path(run_dir) / "references.txt").read_text(encoding="utf-8").strip("\n").split("\n\n")
+        refs = [b.split("\n") for b in blocks]
+        outs = saved["outputs"]
+        # only best_metric (BLEU: pure Python, no Java start per subset)
+        return float(e2e_score_details([outs[i] for i in indices], [refs[i] for i in indices],
+                                       metrics=[cls.best_metric])[cls.best_metric])
 
 
 def first_line(text: str) -> str:

@@ -11,6 +11,8 @@ from hut.tasks.base import TASKS, Task, cache_dir
 
 
 class GlueTask(Task):
+    score_metric = "accuracy"  # which GLUE metric `score` is (the spec's `metric`)
+
     def _load(self, split: str, max_samples):
         from hut.data.glue import load_glue
 
@@ -71,7 +73,36 @@ class GlueTask(Task):
         back = torch.empty(len(order), dtype=torch.long)
         back[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
         p, y = torch.cat(preds)[back], torch.cat(labels)[back]
+        # Kept per epoch (hut.report.selection): a class id or a regression score, and the label, per example.
+        self._dev_predictions = {"predictions": [round(float(v), 6) for v in p.tolist()],
+                                 "labels": [float(v) for v in y.tolist()]}
         return glue_metrics(self.name, p.numpy(), y.numpy())
+
+    @classmethod
+    def score_predictions(cls, saved, indices, run_dir):
+        import numpy as np
+
+        from hut.metrics.glue import glue_metrics
+
+        p, y = np.asarray(saved["predictions"]), np.asarray(saved["labels"])
+        if cls.kind != "regression":
+            p, y = p.astype(int), y.astype(int)
+        return float(glue_metrics(cls.name, p[indices], y[indices])[cls.best_metric])
+
+
+    @classmethod
+    def chance_score(cls, saved):
+        """Pearson and Matthews: 0; accuracy: the majority class's share of the scored labels (needs them)."""
+        if cls.kind == "regression" or cls.score_metric in ("matthews", "pearson", "spearman"):
+            return 0.0
+        if not saved:
+            return None
+        import numpy as np
+
+        labels = np.asarray(saved["labels"]).astype(int)
+        majority = np.bincount(labels).argmax()
+        return cls.score_predictions({"predictions": [int(majority)] * len(labels), "labels": saved["labels"]},
+                                     list(range(len(labels))), None)
 
 
 def register_glue_task(spec) -> type[Task]:
@@ -88,7 +119,7 @@ def register_glue_task(spec) -> type[Task]:
     GLUE_TASKS[spec.name] = spec
     cls = type(f"Glue_{spec.name}", (GlueTask,), {
         "name": spec.name, "label": spec.label, "kind": spec.kind, "num_labels": spec.num_labels,
-        "metric_label": METRIC_LABELS.get(spec.metric, spec.metric),
+        "metric_label": METRIC_LABELS.get(spec.metric, spec.metric), "score_metric": spec.metric,
     })
     TASKS.add(spec.name, cls)
     return cls
