@@ -24,7 +24,8 @@ def two_runs(tmp_path_factory):
 
 def test_builds_table_and_figures(two_runs, tmp_path):
     """Through the aggregator, which draws Figure 4 when the experiment's SQuAD runs are there."""
-    o = aggregate.options([f"results_dir={two_runs}", f"out_dir={tmp_path}", "experiments.figure4=debug", "tables=[]"])
+    o = aggregate.options([f"results_dir={two_runs}", f"out_dir={tmp_path}", "experiments.figure4=debug", "tables=[]",
+                               "report=false"])
     written = aggregate.build(o, log=lambda s: None)["written"]
     names = sorted(p.name for p in written)
     assert names == ["figure4.csv", "figure4.html", "figure4.md", "figure4.pdf", "figure4.png", "figure4.tex",
