@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 0
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: help install install-demo test test-slow demo demo-baselines demo-parts figure4 glue e2e table4 table5 fidelity tables bench bench-bf16 bench-pipeline bench-decode gpu-check clean
+.PHONY: help install install-demo test test-slow demo demo-e2e demo-baselines demo-parts figure4 glue e2e table4 table5 fidelity tables bench bench-bf16 bench-pipeline bench-decode gpu-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,8 +36,11 @@ test: install ## run the test suite on TEST_WORKERS=2 workers (what CI runs; the
 test-slow: install ## the long tests only (SIGKILL at every step, evaluation batch and file write)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow tests
 
-demo: install ## mini reproduction + report on MiniLM and SmolLM2, real data from HUT_DATA, CPU, offline (~15 min on 2 idle cores)
+demo: install ## mini reproduction + report on MiniLM (Tables 1 and 5), real data from HUT_DATA, CPU, offline (~18 min on 2 cores)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo
+
+demo-e2e: install ## the demo's mini Table 3: SmolLM2, HUT and LoRA on E2E (~6.5 min on 2 cores), then the demo's tables
+	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo experiments=demo_e2e
 
 DEMO_AGGREGATE := results_dir=results/demo/runs out_dir=results/demo experiment=demo experiments.table5=demo_rank tables=[1,3,5]
 demo-baselines: install ## the rows trimmed from the demo: FT and BitFit on the demo's tasks, 5 seeds, then the demo's tables (~9 min est.)

@@ -19,7 +19,7 @@ def _jobs() -> int:
     """The demo's grid, from its experiment files (configs/experiment/demo.yaml, demo_rank.yaml, demo_e2e.yaml)."""
     from hut import experiments as ex
 
-    return sum(len(ex.cells(e)) * len(ex.seeds(e)) for e in demo.EXPERIMENTS)
+    return sum(len(ex.cells(e)) * len(ex.seeds(e)) for e in demo.ALL_EXPERIMENTS)
 
 
 @needs_real
@@ -27,7 +27,7 @@ def _jobs() -> int:
 def test_demo_tiny_budget_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HUT_DATA", str(REAL))
     runs, out = tmp_path / "runs", tmp_path / "out"
-    args = [f"results_dir={runs}", f"out_dir={out}", *TINY]
+    args = [f"results_dir={runs}", f"out_dir={out}", f"experiments={','.join(demo.ALL_EXPERIMENTS)}", *TINY]
     demo.main(args)
     first = capsys.readouterr().out
     assert first.count("[done]") == _jobs(), first[-3000:]
