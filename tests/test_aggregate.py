@@ -367,3 +367,16 @@ def test_cost_table_lists_score_wall_time_and_parameters_of_finished_runs(built)
     r = next(r for r in rows if (r["experiment"], r["task"], r["method"], r["overrides"]) == ("table1", "mrpc", "hut", ""))
     assert float(r["mean"]) == pytest.approx(np.mean(HUT_MRPC) * 100) and r["wall_time_s_mean"] == "12.50"
     assert "table4" not in {r["experiment"] for r in rows}  # Tables 4/5 have their own layout
+
+
+def test_a_rank_sweep_of_two_methods_counts_both_methods_rows():
+    """The demo's mini Table 5 sweeps HUT and hut_compact: both rows are the sweep's (expected seeds),
+    not rows outside it; the paper's Table 5 sweeps HUT alone."""
+    from hut.tables import grids
+    from hut.tables.layout import layout
+
+    demo, paper = layout("table5", "demo_rank"), layout("table5", "table5")
+    cell = (("q", "v"), 8)
+    assert grids._expects(demo, "hut_compact", "sst2", None, cell) == demo.seeds == (0, 1)
+    assert grids._expects(demo, "hut_compact", "sst2", "trainer.lr=0.1", cell) is None  # a variant: apart
+    assert grids._sweep_methods(paper) == ("hut",)

@@ -40,16 +40,22 @@ def _rlabel(method: str, task: str, overrides: str | None = None, tex: bool = Fa
     return s + (f" [{tex_escape(overrides) if tex else overrides}]" if overrides else "")
 
 
+def _sweep_methods(lay: Layout) -> tuple[str, ...]:
+    """The methods the sweep's rows run (the paper's Tables 4/5: HUT; the demo's rank table: HUT and
+    hut_compact)."""
+    return tuple(dict.fromkeys(r.key[0] for r in lay.rows)) or ("hut",)
+
+
 def _expects(lay: Layout, method: str, task: str, overrides: str | None, cell: tuple) -> tuple[int, ...] | None:
-    """The sweep's seeds for a HUT cell of the sweep; None (no completeness count) for anything else."""
-    sweep = method == "hut" and overrides is None and task in lay.tasks and cell in lay.cells
+    """The sweep's seeds for a cell of the sweep; None (no completeness count) for anything else."""
+    sweep = method in _sweep_methods(lay) and overrides is None and task in lay.tasks and cell in lay.cells
     return lay.seeds if sweep else None
 
 
 def _summarise(ctx: Context, key: str, lay: Layout, mine: Sequence[Run]) -> None:
-    """Runs against the sweep: one unit per (task, targets, r) of HUT; variants counted apart."""
-    units = {("hut", t, c[0], c[1], None): (task_label(t), f"{','.join(c[0])} r={c[1]}")
-             for t in lay.tasks for c in lay.cells}
+    """Runs against the sweep: one unit per (method, task, targets, r) of the sweep's rows; variants counted apart."""
+    units = {(m, t, c[0], c[1], None): (_rlabel(m, t), f"{','.join(c[0])} r={c[1]}")
+             for m in _sweep_methods(lay) for t in lay.tasks for c in lay.cells}
     ctx.summarise(key, lay, mine, units, lambda r: (r.method, r.task, r.targets, r.r, r.overrides),
                   lambda r: (f"{_rlabel(r.method, r.task, r.overrides)} · {targets_label(r.targets)} r={r.r}",
                              task_label(r.task) if r.method == "hut" and r.overrides else None))
