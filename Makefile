@@ -36,7 +36,7 @@ test: install ## run the test suite on TEST_WORKERS=2 workers (what CI runs; the
 test-slow: install ## the long tests only (SIGKILL at every step, evaluation batch and file write)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow tests
 
-demo: install ## mini reproduction + report on MiniLM (Tables 1 and 5), real data from HUT_DATA, CPU, offline (~18 min on 2 cores)
+demo: install ## mini reproduction + report on MiniLM (Tables 1 and 5), real data from HUT_DATA, CPU, offline (16 min on 2 cores)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo
 
 demo-e2e: install ## the demo's mini Table 3: SmolLM2, HUT and LoRA on E2E (~6.5 min on 2 cores), then the demo's tables
