@@ -28,7 +28,11 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn as nn
+from peft import get_peft_model
 from torch.utils._python_dispatch import TorchDispatchMode
+
+import hut.peft
+from hut import precision
 
 READ_OPS = frozenset({"_local_scalar_dense", "nonzero", "masked_select", "_unique2", "unique_dim",
                       "unique_consecutive", "equal"})
@@ -100,39 +104,30 @@ def _batch(p) -> dict:
     return {"input_ids": p.ids, "labels": torch.arange(p.ids.shape[0], device=p.ids.device) % 2}
 
 
-def _frozen(model: nn.Module, head_prefixes: Sequence[str]) -> nn.Module:
-    """The model with nothing trainable but its task head."""
-    from hut.methods.base import _is_head
-
-    for n, q in model.named_parameters():
-        q.requires_grad_(_is_head(n, head_prefixes))
-    return model
+def _frozen(p: precision.Prepared) -> nn.Module:
+    """The prepared model with nothing trainable but its task head."""
+    for q in precision.method_parameters(p):
+        q.requires_grad_(False)
+    return p.model
 
 
-def _peft_hut(model: nn.Module, family: str, head_prefixes: Sequence[str]) -> nn.Module:
-    import hut.peft
-    from peft import get_peft_model
-
+def _peft_hut(p: precision.Prepared) -> nn.Module:
     targets = {"gpt2": {"target_modules": ["c_attn"], "fused_slices": {"c_attn": ["q", "v"]}, "fan_in_fan_out": True},
-               "bert": {"target_modules": ["query", "value"], "modules_to_save": list(head_prefixes)}}[family]
-    return get_peft_model(_frozen(model, head_prefixes), hut.peft.HutConfig(r=8, **targets))
+               "bert": {"target_modules": ["query", "value"], "modules_to_save": list(p.head_prefixes)}}[p.family]
+    return get_peft_model(_frozen(p), hut.peft.HutConfig(r=8, **targets))
 
 
 def method_reads(method: str, family: str, shift: float, device: str = "cpu") -> dict[str, int]:
     """dtype name -> reads of one training step of ``method``: a registered name, or ``FROZEN_ROW`` / ``PEFT_ROW``."""
-    from hut import precision
-
     out = {}
     for dt_name, dtype in (("float32", None), ("bf16", torch.bfloat16)):
         own = method not in (FROZEN_ROW, PEFT_ROW)
         p = precision.prepare(method if own else "ft", family, batch=4, seq=32, device=device)  # ft: refrozen below
-        model = p.model
         if method == FROZEN_ROW:  # its input embeddings trainable too: the backward runs through every block
-            model = _frozen(model, p.head_prefixes)
+            model = _frozen(p)
             model.get_input_embeddings().weight.requires_grad_(True)
         else:
-            if method == PEFT_ROW:
-                model = _peft_hut(model, family, p.head_prefixes)
+            model = _peft_hut(p) if method == PEFT_ROW else p.model
             precision.move_as_trained(precision.Prepared(model, p.family, p.head_prefixes, p.ids))
             grow_shift(model, shift)
         out[dt_name] = step_reads(model.eval(), _batch(p), dtype)
@@ -140,7 +135,6 @@ def method_reads(method: str, family: str, shift: float, device: str = "cpu") ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hut import precision
     from hut.config import cli_options
     from hut.methods import METHODS
 

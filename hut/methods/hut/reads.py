@@ -11,8 +11,10 @@ once, in one ``tolist()``, and each layer's backward takes its own share. The fo
 
 A forward whose backward never runs (an evaluation with gradients on) leaves nothing behind: the
 :class:`HostReads` keeps weak references, and a decision dies with its autograd graph. Activation
-checkpointing re-runs a segment's forward inside the backward: its decisions are read when that
-segment's backward needs them (one read per checkpointed segment).
+checkpointing: the non-reentrant kind (transformers' default) re-runs a segment's forward only to
+refill saved tensors and keeps the first forward's decisions, so a step still reads once; the
+reentrant kind (``use_reentrant=True``) runs each segment's forward and backward anew, one read per
+checkpointed segment (measured on a 2-layer RoBERTa: 1 and 2 reads).
 """
 from __future__ import annotations
 
