@@ -83,6 +83,19 @@ def test_a_peft_without_register_peft_method_is_one_line_naming_the_version():
     require_peft(PEFT_MIN, has_register=True)
 
 
+def test_the_package_pins_the_tested_peft_range():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    from hut.peft.register import PEFT_REQUIRED
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    (peft_req,) = [Requirement(d) for d in deps if Requirement(d).name == "peft"]
+    assert peft_req.specifier == SpecifierSet(PEFT_REQUIRED)
+
+
 class Kind(str, enum.Enum):  # a stand-in for peft's PeftType
     A = "A"
 
@@ -224,6 +237,29 @@ def test_two_active_adapters_are_an_error(tiny_model):
     model.base_model.set_adapter(["default", "other"])
     with pytest.raises(ValueError, match=r"HUT runs one adapter at a time, and \['default', 'other'\] are active"):
         model(_ids())
+
+
+def test_merging_two_adapters_composes_them_in_order():
+    """merge_adapter([a, b]): b's HUT on the layer a's merge left, h = s_b ⊙ f_a(a_b ⊙ x) + t_b."""
+    torch.manual_seed(0)
+    model = get_peft_model(nn.Sequential(nn.Linear(6, 5)), HutConfig(r=2, target_modules=["0"]), adapter_name="a")
+    model.add_adapter("b", HutConfig(r=3, target_modules=["0"]))
+    for name in ("a", "b"):
+        model.set_adapter(name)
+        _randomise(model, seed=len(name) + ord(name))
+    layer = _hut_layers(model)[0][1]
+    f_a = copy.deepcopy(layer.get_base_layer())
+    with torch.no_grad():
+        for name, f in (("a", layer.hut_w["a"]), ("b", layer.hut_w["b"])):
+            a, s, t = f.M_A.mean(1), f.M_B.mean(0) * f.gamma, f.beta
+            if name == "a":
+                f_a.weight.copy_(f_a.weight * a[None, :] * s[:, None])
+                f_a.bias.copy_(s * f_a.bias + t)
+        x = torch.randn(4, 6)
+        expected = s * f_a(a * x) + t
+    model.merge_adapter(["a", "b"])
+    assert layer.merged_adapters == ["a", "b"]
+    assert torch.allclose(model(x), expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("compact,per_matrix", [("split", lambda d, k: d + 3 * k), ("folded", lambda d, k: d + 2 * k)])

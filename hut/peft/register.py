@@ -1,6 +1,6 @@
 """What ``import hut.peft`` does to peft: check its version, add ``HUT`` to ``PeftType``, register the method.
 
-peft (>= 0.15) takes methods defined outside it through ``peft.utils.peft_types.register_peft_method``,
+peft takes methods defined outside it through ``peft.utils.peft_types.register_peft_method``,
 whose ``name`` must be a member of the ``PeftType`` enum; out-of-tree projects extend the enum when
 they are imported. ``hut.peft`` relies on peft's ``BaseTuner`` / ``BaseTunerLayer`` internals as well
 (the hooks ``_create_and_replace``, ``_replace_module``, ``_prepare_adapter_config``, the structural
@@ -12,7 +12,9 @@ import warnings
 
 from packaging.version import Version
 
-PEFT_MIN, PEFT_BELOW = "0.18.0", "0.22"  # tests/test_peft*.py pass on peft 0.18.1, 0.19.1, 0.20.0, 0.21.2
+# tests/test_peft*.py and test_host_reads.py pass on peft 0.20.0 and 0.21.2. Below: 0.18 and 0.19 have the hooks but
+# not HiRA, which hut.methods needs; 0.17 does not import with transformers 5.
+PEFT_MIN, PEFT_BELOW = "0.20.0", "0.22"
 PEFT_REQUIRED = f">={PEFT_MIN},<{PEFT_BELOW}"
 NAME = "HUT"
 
