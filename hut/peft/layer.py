@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 from peft.tuners.tuners_utils import BaseTunerLayer, check_adapters_to_merge
 
-from hut.methods.hut import CompactFactors, Factors, HostReads, HutFactors, assemble, block_vectors, hut_linear
-from hut.methods.hut import merged_weights
+from hut.methods.hut import (CompactFactors, Factors, HostReads, HutFactors, assemble, block_vectors, hut_linear,
+                             merged_weights)
 from hut.methods.targets import FUSED_PARTS, SLICE_NAMES, WHOLE, in_out, linear_kind, output_blocks, weight_io
 from hut.peft.config import HutConfig
 
@@ -58,7 +58,7 @@ class HutLayer(nn.Module, BaseTunerLayer):
     other_param_names = ("hut_options",)
 
     def __init__(self, base_layer: nn.Module, adapter_name: str, config: HutConfig, slices: tuple[int, ...] | None,
-                 reads: HostReads, **kwargs: Any) -> None:
+                 reads: HostReads) -> None:
         super().__init__()
         self.base_layer = base_layer
         self.kind = linear_kind(base_layer)

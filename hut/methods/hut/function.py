@@ -47,8 +47,9 @@ Backward needs no unscaled weight: ``gx_b = g_b·W'_bᵀ`` is the input gradient
 matmul, as the frozen layer's backward), ``∂a = Σ_n x_low ⊙ gx_b / a`` and
 ``∂s = (Σ_n g_b ⊙ y_b - t·Σ_n g_b) / s``, reductions in the low dtype with float accumulation. It
 saves x_low (LoRA under autocast saves the same cast of its input), W' in place of the cast weight
-the frozen layer would save, and y; in a layer whose input needs no gradient (the lowest adapted
-one) it saves no W' and takes ∂a from the float weight: ``∂a = rowsum((xᵀg) ⊙ W ⊙ s)``.
+the frozen layer would save, and y (and the float weight, a parameter: no new storage); in a layer
+whose input needs no gradient (the lowest adapted one) it saves no W' and takes ∂a from the float
+weight: ``∂a = rowsum((xᵀg) ⊙ W ⊙ s)``.
 
 Decisions without a host read
 -----------------------------

@@ -54,11 +54,8 @@ class HostReads:
         self._lock = threading.Lock()
         self.reads = 0
 
-    def __getstate__(self) -> dict:
-        return {}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__()
+    def __reduce__(self):
+        return (HostReads, ())  # a copy (deepcopy, pickle) starts empty: pending decisions belong to live graphs
 
     def defer(self, flags: torch.Tensor) -> Decision:
         """Register ``flags`` (a bool tensor on the layer's device); nothing is read here."""
