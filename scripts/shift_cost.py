@@ -8,7 +8,7 @@ intervals (hut.bench.measure). Candidates, each a forward and backward of the la
 
 * ``before``: the backward before the fix (∂s from (y - t)/s always; wrong when the shift dominates);
 * ``no_shift``: the fix with β = 0 (HUT's start, and any layer whose shift is small): the test only;
-* ``shift``: the fix with |t| = 100 |y - t| (the shift dominates): the test and the recomputed x·W'.
+* ``shift``: the fix with |t| = 100 |y - t| (the shift dominates): the test and the recomputed x·low(W ⊙ a).
 
 Memory: the bytes the layer's autograd graph saves (saved_tensors_hooks), before and after: the fix
 saves the frozen bias in addition (a parameter: no new storage) and keeps the recomputed product as a

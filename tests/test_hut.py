@@ -249,7 +249,7 @@ def test_memory_efficient_grads_equal_plain(kind, slices, bias_mode, tiny_scale)
     x = torch.randn(3, 5, D_IN, dtype=torch.float64, requires_grad=True)
     y1, g1 = _grads(fast, x)
     y2, g2 = _grads(plain, x)
-    assert fast._checks([], torch.float64)[0] is tiny_scale  # cached for the float64 forward above
+    assert fast.reads.reads == 1  # the backward read its decisions (recompute v where |s| is tiny) once
     assert y1.shape[-1] == d_out and torch.equal(y1, y2)
     assert g1.keys() == g2.keys()
     for n in g1:

@@ -30,7 +30,7 @@ import torch.nn as nn
 
 from hut.methods.base import METHODS, Method
 from hut.methods.config import MethodConfig, option
-from hut.methods.hut import Factors, HutLinear, merge_hut
+from hut.methods.hut import Factors, HostReads, HutLinear, merge_hut
 from hut.methods.targets import fused_slices, linear_kind, replace_module, resolve_targets
 
 INPUT_SIDE = ("ffn_out",)  # targets whose *input* is rescaled; every other target rescales its output
@@ -79,13 +79,14 @@ class IA3Method(Method):
     def apply(self, model: nn.Module, family: str) -> nn.Module:
         input_side = {t.name for short in INPUT_SIDE if short in self.config.targets
                       for t in resolve_targets(model, family, [short])}
+        reads = HostReads()  # one per model (hut.methods.hut.reads)
         for t in resolve_targets(model, family, self.config.targets):
             base = model.get_submodule(t.name)
             linear_kind(base)
             w, inp = base.weight, t.name in input_side
             layer = IA3Linear(base, fused_slices(family, t),
                               lambda d, k, inp=inp, w=w: IA3Vector(d, k, inp, device=w.device, dtype=w.dtype),
-                              bias_mode="scale")
+                              bias_mode="scale", reads=reads)
             replace_module(model, t.name, layer)
         return model
 

@@ -33,7 +33,7 @@ import torch.nn as nn
 
 from hut.methods.base import METHODS, Method
 from hut.methods.config import MethodConfig, option
-from hut.methods.hut import Factors, HutLinear, merge_hut
+from hut.methods.hut import Factors, HostReads, HutLinear, merge_hut
 from hut.methods.targets import fused_slices, linear_kind, replace_module, resolve_targets
 
 
@@ -85,6 +85,7 @@ class PartMethod(Method):
     SHIFT: ClassVar[bool]
 
     def apply(self, model: nn.Module, family: str) -> nn.Module:
+        reads = HostReads()  # one per model (hut.methods.hut.reads)
         for t in resolve_targets(model, family, self.config.targets):
             base = model.get_submodule(t.name)
             linear_kind(base)
@@ -92,7 +93,7 @@ class PartMethod(Method):
             layer = PartLinear(base, fused_slices(family, t),
                                lambda d, k, w=w: PartFactors(d, k, input_scale=self.INPUT_SCALE, shift=self.SHIFT,
                                                              device=w.device, dtype=w.dtype),
-                               bias_mode="scale", memory_efficient=self.config.memory_efficient)
+                               bias_mode="scale", memory_efficient=self.config.memory_efficient, reads=reads)
             replace_module(model, t.name, layer)
         return model
 

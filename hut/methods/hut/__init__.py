@@ -13,12 +13,16 @@ module             what
 ``config``         the options of ``hut`` and ``hut_compact`` (typed, validated)
 ``function``       the autograd functions: full precision (scaled activations) and bf16/fp16 autocast
                    (scales folded into the float32 weight before its one cast), and why
+``reads``          ``HostReads``: the backward's decisions of every layer of a model in one host read
+``core``           one adapted Linear/Conv1D as functions of its weight, bias and vectors: forward
+                   and merge (``HutLinear`` and the peft layer, ``hut.peft``, both call these)
 ``layer``          ``HutLinear`` (Linear, Conv1D, fused q/k/v slices), the factors, the bias modes,
                    ``merged_module``
 ``model``          the registered methods, merge/unmerge of a whole model, Adam's eps mapping
 ``reference``      Eq. (8)/(9) as written (builds the d×k matrix; tests only)
 =================  =================================================================================
 """
+from hut.methods.hut.core import assemble, block_vectors, hut_linear, merged_weights, stock_module
 from hut.methods.hut.layer import CompactFactors, Factors, HutFactors, HutLinear
 from hut.methods.hut.model import (
     HutCompactMethod,
@@ -29,9 +33,11 @@ from hut.methods.hut.model import (
     merge_hut,
     unmerge_hut,
 )
+from hut.methods.hut.reads import HostReads
 from hut.methods.hut.reference import hut_reference_forward, hut_reference_weight
 
 __all__ = [
-    "CompactFactors", "Factors", "HutFactors", "HutLinear", "HutCompactMethod", "HutMethod", "adam_eps_scales",
-    "apply_eps_scales", "hut_layers", "merge_hut", "unmerge_hut", "hut_reference_forward", "hut_reference_weight",
+    "CompactFactors", "Factors", "HostReads", "HutFactors", "HutLinear", "HutCompactMethod", "HutMethod",
+    "adam_eps_scales", "apply_eps_scales", "assemble", "block_vectors", "hut_layers", "hut_linear", "merge_hut",
+    "merged_weights", "stock_module", "unmerge_hut", "hut_reference_forward", "hut_reference_weight",
 ]

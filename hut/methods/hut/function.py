@@ -2,7 +2,7 @@
 
 One frozen Linear/Conv1D, seen as ``y = x·W + b0`` (W of shape d×k), whose output columns are
 split into blocks (one block for a whole module; three for GPT-2's fused ``c_attn``). An adapted
-block has three float vectors (``layer.HutLinear._block_vectors``): the input scale ``a`` (d), the
+block has three float vectors (``core.block_vectors``): the input scale ``a`` (d), the
 output scale ``s = γ ⊙ mean M_B`` (k_b) and the shift ``t`` (k_b), and computes
 
     y_b = s ⊙ ((a ⊙ x)·W_b + b0_b) + t        (bias inside: ``bias_mode: scale``)
@@ -15,8 +15,7 @@ Full precision: :class:`ScaledActivations`
 Scale the input, run the frozen matmul, scale and shift the output: the cost of the frozen matmul
 plus elementwise work on the activations. It saves the input x and its own output y (the next op
 saves y anyway for q, k, v and ffn_in, so that storage is shared), not the pre-scale output
-``v = (a⊙x)·W_b + …``, which backward recovers as ``v = (y - t) / s``. Where some |s| is below
-sqrt(eps) the recovery would amplify rounding, and the caller asks it to save v instead.
+``v = (a⊙x)·W_b + …``, which backward recovers as ``v = (y - t) / s`` (or recomputes, below).
 
 Low precision (bf16/fp16 autocast): :class:`FoldedWeight`
 ---------------------------------------------------------
@@ -48,20 +47,44 @@ Backward needs no unscaled weight: ``gx_b = g_b·W'_bᵀ`` is the input gradient
 matmul, as the frozen layer's backward), ``∂a = Σ_n x_low ⊙ gx_b / a`` and
 ``∂s = (Σ_n g_b ⊙ y_b - t·Σ_n g_b) / s``, reductions in the low dtype with float accumulation. It
 saves x_low (LoRA under autocast saves the same cast of its input), W' in place of the cast weight
-the frozen layer would save, and y; in a layer whose input needs no gradient (the lowest adapted
-one) it saves no W' and takes ∂a from the float weight: ``∂a = rowsum((xᵀg) ⊙ W ⊙ s)``. The
-divisions are exact in relative terms; a zero in a, or an |s| under sqrt(eps) (where y - t loses
-v), makes the layer fall back to :class:`ScaledActivations` on float32 copies of its inputs
-(``HutLinear`` checks once per parameter update).
+the frozen layer would save, and y (and the float weight, a parameter: no new storage); in a layer
+whose input needs no gradient (the lowest adapted one) it saves no W' and takes ∂a from the float
+weight: ``∂a = rowsum((xᵀg) ⊙ W ⊙ s)``.
+
+Decisions without a host read
+-----------------------------
+Where the divisions above would lose the answer, backward takes another formula, per adapted block:
+
+* ∂s: where the shift dominates (|t| ≫ |y - t|: y - t loses the bits of s ⊙ v) or some |s| is under
+  sqrt(eps) of the compute dtype, it recomputes the unscaled product ``u = x_low·low(W_b ⊙ a)``
+  (one matmul of the block's forward size) and takes ``∂s = Σ_n g ⊙ u (+ b0·Σ_n g)``: no division;
+* ∂a: where some a is 0 (its row of W' is 0), it takes ∂a from the float weight as above;
+* full precision (:class:`ScaledActivations`): where some |s| is under sqrt(eps), it recomputes
+  ``v = (a ⊙ x)·W_b (+ b0)`` from the saved x instead of ``v = (y - t) / s``.
+
+Each forward computes these decisions on the device (reductions over the vectors and over ~64 rows
+of y) and defers them to the model's :class:`hut.methods.hut.reads.HostReads`, which reads all of a
+step's decisions in one go when the first backward needs them: one host read per step for the whole
+model, instead of one per layer. A shift-free layer with healthy scales (HUT's start) never recomputes.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
 
+from hut.methods.hut.reads import HostReads
+
 # One output block: (start, stop, j) with j the index of its vector triple, or -1 for a frozen block.
 Blocks = Sequence[tuple[int, int, int]]
+
+# The shift dominates where |t| is over this share of |y - t| (means over the block, on ~64 rows): y
+# rounded to the low dtype then leaves y - t less than half its bits, and ∂s is recomputed. Under it,
+# the rounding of y costs ∂s at most 1.5x the error of the product itself (tests/test_numerics.py:
+# shift ratios up to 100 stay within 2x plain autograd's error).
+SHIFT_SHARE = 0.5
+SHIFT_SAMPLE = 64  # rows (tokens) the shift test looks at
 
 
 def frozen_block(x2: torch.Tensor, W: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -80,13 +103,41 @@ def scaled_block(x2, Wb, bb, a, s, t, bias_inside: bool) -> tuple[torch.Tensor, 
     return v, torch.addcmul(t, v, s)
 
 
+def _tolerance(dtype: torch.dtype) -> float:
+    """Under sqrt(eps) of ``dtype`` a scale is degenerate: dividing by it amplifies rounding."""
+    return math.sqrt(torch.finfo(dtype).eps)
+
+
+def _decide(reads: HostReads, blocks: Blocks, vecs, dtype: torch.dtype, y: torch.Tensor | None):
+    """Defer a forward's decisions (device bools, 2 per adapted block: recompute ∂s, a zero in a).
+
+    ``y`` given (the low-precision path): the shift test as well. Nothing is read here (the autograd
+    functions' forward runs without grad, so these reductions are not recorded).
+    """
+    tol = _tolerance(dtype)
+    flags = []
+    for start, stop, j in blocks:
+        if j < 0:
+            continue
+        a, s, t = vecs[3 * j : 3 * j + 3]
+        recompute = s.abs().amin() < tol
+        if y is not None:
+            yb = y[:: max(1, y.shape[0] // SHIFT_SAMPLE), start:stop]  # |y - t| estimated on ~64 rows
+            shift = t.abs().sum() * yb.shape[0]
+            rest = (yb - t.to(yb.dtype)).abs().sum(dtype=torch.float32)
+            recompute = recompute | (shift > SHIFT_SHARE * rest)
+        flags += [recompute, (a == 0).any()]
+    return reads.defer(torch.stack(flags))
+
+
 class ScaledActivations(torch.autograd.Function):
     """Full precision: y_b = s ⊙ addmm(b0_b, a⊙x, W_b) + t per adapted block; saves x and y."""
 
+    N_ARGS = 6  # arguments before the vectors
+
     @staticmethod
-    def forward(ctx, x2, W, bias, blocks: Blocks, bias_inside: bool, save_v: bool, *vecs):
+    def forward(ctx, x2, W, bias, blocks: Blocks, bias_inside: bool, reads: HostReads, *vecs):
         outs: list[torch.Tensor] = []
-        saved_v: list[torch.Tensor] = []
         with torch.autocast(x2.device.type, enabled=False):
             for start, stop, j in blocks:
                 Wb = W[:, start:stop]
@@ -96,23 +147,20 @@ class ScaledActivations(torch.autograd.Function):
                     continue
                 a, s, t = vecs[3 * j : 3 * j + 3]
                 v = frozen_block(x2 * a, Wb, bb if bias_inside else None)
-                if save_v:
-                    saved_v.append(v)
-                    outs.append(torch.addcmul(t, v, s))
-                else:  # v is a fresh temporary: scale it in place, keep only y
-                    outs.append(torch.addcmul(t, v, s, out=v))
+                outs.append(torch.addcmul(t, v, s, out=v))  # v is a fresh temporary: scale it in place
             y = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
-        ctx.blocks, ctx.save_v, ctx.n_adapted = blocks, save_v, len(vecs) // 3
-        ctx.save_for_backward(x2, W, y, *vecs, *saved_v)
+        ctx.blocks, ctx.bias_inside, ctx.n_adapted = blocks, bias_inside, len(vecs) // 3
+        ctx.decision = _decide(reads, blocks, vecs, W.dtype, None)
+        ctx.save_for_backward(x2, W, y, bias if bias is not None else W.new_zeros(0), *vecs)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        x2, W, y, *rest = ctx.saved_tensors
-        m = ctx.n_adapted
-        vecs, saved_v = rest[: 3 * m], rest[3 * m :]
+        x2, W, y, bias, *vecs = ctx.saved_tensors
         need_x = ctx.needs_input_grad[0]
-        vec_grads: list[torch.Tensor | None] = [None] * (3 * m)
+        need = ctx.needs_input_grad[ScaledActivations.N_ARGS :]
+        flags = ctx.decision.get() if any(need[1::3]) else None  # only ∂s has a decision here
+        vec_grads: list[torch.Tensor | None] = [None] * (3 * ctx.n_adapted)
         gx = None
         for start, stop, j in ctx.blocks:
             g = gy[:, start:stop]
@@ -121,11 +169,15 @@ class ScaledActivations(torch.autograd.Function):
                 gx = _frozen_input_grad(gx, g, Wb) if need_x else gx
                 continue
             a, s, t = vecs[3 * j : 3 * j + 3]
-            v = saved_v[j] if ctx.save_v else (y[:, start:stop] - t) / s
-            need_a, need_s, need_t = ctx.needs_input_grad[6 + 3 * j : 9 + 3 * j]
+            need_a, need_s, need_t = need[3 * j : 3 * j + 3]
             if need_s:
+                if flags[2 * j]:  # a degenerate |s|: (y - t) / s would amplify rounding
+                    bb = bias[start:stop] if ctx.bias_inside and bias.numel() else None
+                    v = frozen_block(x2 * a, Wb, bb)
+                else:
+                    v = (y[:, start:stop] - t) / s
                 vec_grads[3 * j + 1] = (g * v).sum(0)
-            del v
+                del v
             if need_t:
                 vec_grads[3 * j + 2] = g.sum(0)
             if need_a or need_x:
@@ -165,27 +217,29 @@ def fold_weight(W: torch.Tensor, bias: torch.Tensor | None, blocks: Blocks, bias
     return Wf, c
 
 
-def _scale_into(Wb: torch.Tensor, a: torch.Tensor, s: torch.Tensor, out: torch.Tensor) -> None:
-    """out <- low(Wb ⊙ (a ⊗ s)), computed along Wb's storage order.
+def _scale_into(Wb: torch.Tensor, a: torch.Tensor, s: torch.Tensor | None, out: torch.Tensor) -> None:
+    """out <- low(Wb ⊙ (a ⊗ s)) (s None: low(Wb ⊙ a)), computed along Wb's storage order.
 
     One float temporary, scaled once out of place and once in place, then one cast into ``out``. The obvious ``torch.mul(Wb * a[:, None], s, out=out)``
     on a Linear's transposed weight view costs 7-10 ms at 1024x1024 on one CPU core (a strided,
     mixed-dtype elementwise op), this about 0.6 ms, 2.9x the plain cast autocast would do
     (``python scripts/fold_cost.py``).
     """
-    # (W ⊙ a) ⊙ s in both branches: the order merged_module uses, so the two agree bit for bit.
+    # (W ⊙ a) ⊙ s in both branches: the order merged_weights uses, so the two agree bit for bit.
     if Wb.stride(0) == 1:  # a Linear's weight: rows of Wbᵀ are contiguous
         tmp = Wb.t() * a
-        tmp.mul_(s[:, None])
+        if s is not None:
+            tmp.mul_(s[:, None])
         out.t().copy_(tmp)
     else:  # a Conv1D's weight (d×k storage) or a block of its columns
         tmp = Wb * a[:, None]
-        tmp.mul_(s)
+        if s is not None:
+            tmp.mul_(s)
         out.copy_(tmp)
 
 
 def _grad_a_from_weight(xl: torch.Tensor, g: torch.Tensor, Wb: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """∂a_i = Σ_j (xᵀg)_ij · W_ij · s_j, with W the float weight block: no W' needed.
+    """∂a_i = Σ_j (xᵀg)_ij · W_ij · s_j, with W the float weight block: no W' needed, no division by a.
 
     The same matmul cost as ``g·W'ᵀ`` (N·d·k), computed in the weight's storage order; the d×k
     product is a temporary of backward, not a saved activation.
@@ -197,81 +251,73 @@ def _grad_a_from_weight(xl: torch.Tensor, g: torch.Tensor, Wb: torch.Tensor, s: 
     return m @ s
 
 
-# Rebuild s ⊙ v from y as y - t while |t| is at most this share of |y - t| (mean over the block): the
-# rounding error of the bf16 y then costs ∂s at most 1.5x the error of the product itself. Above it,
-# recompute x_low·W' (tests/test_numerics.py: shift ratios up to 100 within 2x plain autograd's error).
-SHIFT_SHARE = 0.5
-SHIFT_SAMPLE = 64  # rows (tokens) the test looks at
+def _grad_s(ctx, xl, g, yb, Wb, bias, start, stop, a, s, t, gsum, recompute: bool) -> torch.Tensor:
+    """∂s of one block: Σ_n g ⊙ v (bias inside: v includes b0), with Wb the float weight block.
 
-
-def _grad_s(ctx, xl, g, yb, Wb, bias, start, stop, a, s, t, gsum, folded: bool) -> torch.Tensor:
-    """∂s of one block: Σ_n g ⊙ v with s ⊙ v = y - t (bias inside: v includes b0).
-
-    y is rounded to the low dtype at the magnitude of y, so y - t loses the bits of s ⊙ v when the shift
-    dominates (|t| ≫ |y - t|: a grown β, or ``keep`` with a large frozen bias). There the product
-    z = x_low·W'_b (no shift, no bias) is recomputed: one matmul of the block's forward size, and
-    ``s ⊙ v = z + s ⊙ b0`` (bias inside) or ``z``. The test is one reduction over ~64 rows of the block
-    and one host sync per adapted block and backward; a shift-free layer (β ≈ 0, HUT's start) never
-    recomputes.
+    Cheap form: s ⊙ v = y - t, so ∂s = (Σ g ⊙ y - t·Σ g) / s. ``recompute`` (the shift dominates, or a
+    degenerate |s|): u = x_low·low(W_b ⊙ a), the product without s, t and bias, and ∂s = Σ g ⊙ u
+    (+ b0·Σ g): one matmul of the block's forward size, no division.
     """
-    sample = yb[:: max(1, yb.shape[0] // SHIFT_SAMPLE)]  # |y - t| estimated on ~64 rows: the test stays cheap
-    shift = t.abs().sum() * sample.shape[0]
-    rest = (sample - t.to(yb.dtype)).abs().sum(dtype=torch.float32)
-    if not bool(shift > SHIFT_SHARE * rest):
-        gy_dot = torch.linalg.vecdot(g, yb, dim=0).float()
-        return (gy_dot - t * gsum) / s
-    Wl = Wb if folded else (Wb * a[:, None] * s).to(ctx.dtype)  # W' of this block (or the float weight)
-    gz = torch.linalg.vecdot(g, xl @ Wl, dim=0).float() / s
+    if not recompute:
+        return (torch.linalg.vecdot(g, yb, dim=0).float() - t * gsum) / s
+    Wa = torch.empty_like(Wb, dtype=ctx.dtype)
+    _scale_into(Wb, a, None, Wa)
+    gu = torch.linalg.vecdot(g, xl @ Wa, dim=0).float()
     if ctx.bias_inside and bias.numel():
-        gz = gz + bias[start:stop].float() * gsum
-    return gz
+        gu = gu + bias[start:stop].float() * gsum
+    return gu
 
 
 class FoldedWeight(torch.autograd.Function):
     """Low precision: y = low(c) + x_low · low(W ⊙ a⊗s); saves x_low, W' and y (see the module doc)."""
 
+    N_ARGS = 7  # arguments before the vectors
+
     @staticmethod
-    def forward(ctx, x2, W, bias, blocks: Blocks, bias_inside: bool, dtype: torch.dtype, *vecs):
+    def forward(ctx, x2, W, bias, blocks: Blocks, bias_inside: bool, reads: HostReads, dtype: torch.dtype, *vecs):
         with torch.autocast(x2.device.type, enabled=False):
             Wf, c = fold_weight(W, bias, blocks, bias_inside, vecs, dtype)
             xl = x2 if x2.dtype == dtype else x2.to(dtype)
             y = torch.addmm(c.to(dtype), xl, Wf)
         ctx.blocks, ctx.x_dtype, ctx.n_adapted = blocks, x2.dtype, len(vecs) // 3
-        # Without an input gradient (the lowest adapted layer) W' is not saved: ∂a then comes from
-        # the float master weight, which is stored anyway (see _grad_a_from_weight).
         ctx.bias_inside, ctx.dtype = bias_inside, dtype
-        ctx.save_for_backward(xl, Wf if ctx.needs_input_grad[0] else W, y,
+        ctx.decision = _decide(reads, blocks, vecs, dtype, y)
+        # Without an input gradient (the lowest adapted layer) W' is not saved: ∂a then comes from
+        # the float master weight, which is a parameter (saving it stores nothing new).
+        ctx.save_for_backward(xl, Wf if ctx.needs_input_grad[0] else W.new_zeros(0), W, y,
                               bias if bias is not None else W.new_zeros(0), *vecs)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        xl, Wf, y, bias, *vecs = ctx.saved_tensors
+        xl, Wf, W, y, bias, *vecs = ctx.saved_tensors
         need_x = ctx.needs_input_grad[0]
+        need = ctx.needs_input_grad[FoldedWeight.N_ARGS :]
+        flags = ctx.decision.get() if any(need[0::3]) or any(need[1::3]) else None
         vec_grads: list[torch.Tensor | None] = [None] * (3 * ctx.n_adapted)
         gx = None
         for start, stop, j in ctx.blocks:
             g = gy[:, start:stop]
-            Wb = Wf[:, start:stop]
             if j < 0:
-                gx = _frozen_input_grad(gx, g, Wb) if need_x else gx
+                gx = _frozen_input_grad(gx, g, Wf[:, start:stop]) if need_x else gx
                 continue
             a, s, t = vecs[3 * j : 3 * j + 3]
-            need_a, need_s, need_t = ctx.needs_input_grad[6 + 3 * j : 9 + 3 * j]
+            need_a, need_s, need_t = need[3 * j : 3 * j + 3]
             gsum = g.sum(0).float()
             if need_t:
                 vec_grads[3 * j + 2] = gsum.to(t.dtype)
             if need_s:
-                vec_grads[3 * j + 1] = _grad_s(ctx, xl, g, y[:, start:stop], Wb, bias, start, stop, a, s, t,
-                                               gsum, folded=need_x).to(s.dtype)
-            if need_a and not need_x:  # Wb is the float weight here, W' was not saved
-                vec_grads[3 * j] = _grad_a_from_weight(xl, g, Wb, s).to(a.dtype)
-            elif need_a or need_x:
-                gxb = g @ Wb.t()  # = a ⊙ ((g ⊙ s)·W_bᵀ): the block's input gradient
-                if need_a:
+                vec_grads[3 * j + 1] = _grad_s(ctx, xl, g, y[:, start:stop], W[:, start:stop], bias, start, stop,
+                                               a, s, t, gsum, flags[2 * j]).to(s.dtype)
+            weight_route = need_a and (not need_x or flags[2 * j + 1])  # W' not saved, or a zero in a
+            if weight_route:
+                vec_grads[3 * j] = _grad_a_from_weight(xl, g, W[:, start:stop], s).to(a.dtype)
+            if need_x or (need_a and not weight_route):
+                gxb = g @ Wf[:, start:stop].t()  # = a ⊙ ((g ⊙ s)·W_bᵀ): the block's input gradient
+                if need_a and not weight_route:
                     vec_grads[3 * j] = (torch.linalg.vecdot(xl, gxb, dim=0).float() / a).to(a.dtype)
                 if need_x:
                     gx = gxb if gx is None else gx.add_(gxb)
         if gx is not None and gx.dtype != ctx.x_dtype:
             gx = gx.to(ctx.x_dtype)
-        return (gx, None, None, None, None, None, *vec_grads)
+        return (gx, None, None, None, None, None, None, *vec_grads)

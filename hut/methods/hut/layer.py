@@ -40,14 +40,13 @@ an exact unmerge (:func:`hut.methods.hut.model.unmerge_hut`).
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
-from transformers.pytorch_utils import Conv1D
 
-from hut.methods.hut.function import FoldedWeight, ScaledActivations, fold_weight, frozen_block, scaled_block
+from hut.methods.hut.core import assemble, block_vectors, hut_linear, merged_weights, stock_module
+from hut.methods.hut.reads import HostReads
 from hut.methods.targets import in_out, linear_kind, output_blocks, weight_io
 
 UNMERGE_ATTR = "_hut_unmerge_layer"
@@ -131,7 +130,9 @@ class HutLinear(nn.Module):
 
     The factors live in a ``ModuleDict`` (block key -> :class:`Factors`) registered under the name
     ``FACTORS`` (``hut``: parameter names like ``...query.hut.w.M_A``); a subclass that computes
-    another scaling method with this layer (IA3) registers its own name.
+    another scaling method with this layer (IA3) registers its own name. The forward and the merge
+    are :mod:`hut.methods.hut.core`'s; ``reads`` is the model's :class:`HostReads` (one per model, so
+    that the backward reads the decisions of every layer at once; a layer built alone gets its own).
     """
 
     FACTORS = "hut"
@@ -144,6 +145,7 @@ class HutLinear(nn.Module):
         *,
         bias_mode: str = "scale",
         memory_efficient: bool = True,
+        reads: HostReads | None = None,
     ):
         super().__init__()
         self.kind = linear_kind(base)
@@ -154,12 +156,10 @@ class HutLinear(nn.Module):
                                                      for key, start, stop in self.blocks if key is not None}))
         self.bias_mode = bias_mode
         self.memory_efficient = memory_efficient
+        self.reads = reads if reads is not None else HostReads()
         # "auto": scaled activations in full precision, the folded weight under autocast (the
         # fastest exact pair measured: README "Performance"); "folded": the folded weight always.
         self.path = "auto"
-        # dtype -> (the factors' versions when checked, (save_v, fold_ok)); one entry per dtype, so the
-        # fallback path (checked in the low dtype and in the weight's) does not evict its own result
-        self._checked: dict[torch.dtype, tuple[Any, tuple[bool, bool]]] = {}
 
     @property
     def factors(self) -> nn.ModuleDict:
@@ -174,112 +174,19 @@ class HutLinear(nn.Module):
 
     def _block_vectors(self, start: int, stop: int, key: str):
         """(a, s, t) of a block in float: y = s ⊙ (x·diag(a)·W [+ b0 if bias inside]) + t."""
-        a, b, gamma, beta = self.factors[key].vectors()
-        s = gamma * b if b is not None else gamma
-        b0 = self.base.bias
-        if self.bias_mode == "keep" and b0 is not None:
-            t = gamma * b0[start:stop] + beta
-        else:
-            t = beta
-        return a, s, t
-
-    def _checks(self, vecs: list[torch.Tensor], dtype: torch.dtype) -> tuple[bool, bool]:
-        """(save_v, fold_ok) for the current parameters, computed once per parameter update.
-
-        ``save_v``: some |s| < sqrt(eps) of ``dtype`` (recovering v = (y - t)/s would amplify
-        rounding). ``fold_ok``: no such s and no zero in a (FoldedWeight divides by a and s).
-        On CUDA this is one host sync per layer and optimiser step.
-        """
-        key = tuple((p._version, p.data_ptr()) for p in self.factors.parameters())
-        hit = self._checked.get(dtype)
-        if hit is None or hit[0] != key:
-            tol = math.sqrt(torch.finfo(dtype).eps)
-            with torch.no_grad():
-                small_s = torch.stack([s.abs().amin() for s in vecs[1::3]]).amin() < tol
-                zero_a = torch.stack([(a == 0).any() for a in vecs[0::3]]).any()
-                small_s, zero_a = torch.stack([small_s, zero_a]).tolist()  # the one host sync
-            hit = self._checked[dtype] = (key, (small_s, not (small_s or zero_a)))
-        return hit[1]
+        return block_vectors(self.factors[key], self.base.bias, start, stop, self.bias_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        W = self.weight_io()
-        bias = self.base.bias
-        lead = x.shape[:-1]
-        x2 = x.reshape(-1, self.d_in)
-        dev = x.device.type
-        low = torch.is_autocast_enabled(dev) and torch.get_autocast_dtype(dev) != W.dtype
-        spec: list[tuple[int, int, int]] = []
-        vecs: list[torch.Tensor] = []
-        for key, start, stop in self.blocks:
-            if key is None:
-                spec.append((start, stop, -1))
-                continue
-            spec.append((start, stop, len(vecs) // 3))
-            vecs.extend(self._block_vectors(start, stop, key))
-        needs_grad = torch.is_grad_enabled() and (x2.requires_grad or any(v.requires_grad for v in vecs))
-        fast = self.memory_efficient and needs_grad and not W.requires_grad
-        if low or self.path == "folded":
-            dtype = torch.get_autocast_dtype(dev) if low else W.dtype
-            if self._checks(vecs, dtype)[1]:
-                y = self._folded(x2, W, bias, spec, vecs, dtype, fast)
-            else:  # a degenerate scale: this layer runs in the weight's precision instead
-                with torch.autocast(dev, enabled=False):
-                    y = self._scaled(x2.to(W.dtype), W, bias, spec, vecs, fast).to(dtype)
-        else:
-            y = self._scaled(x2.to(W.dtype), W, bias, spec, vecs, fast)
-        return y.view(*lead, self.d_out)
-
-    def _scaled(self, x2, W, bias, spec, vecs, fast: bool) -> torch.Tensor:
-        """Full precision: scale the input, frozen matmul, scale and shift the output."""
-        inside = self.bias_mode == "scale"
-        if fast:
-            save_v = self._checks(vecs, W.dtype)[0]
-            return ScaledActivations.apply(x2, W, bias, tuple(spec), inside, save_v, *vecs)
-        outs = []
-        for start, stop, j in spec:
-            Wb = W[:, start:stop]
-            bb = bias[start:stop] if bias is not None else None
-            if j < 0:
-                outs.append(frozen_block(x2, Wb, bb))
-            else:
-                outs.append(scaled_block(x2, Wb, bb, *vecs[3 * j : 3 * j + 3], inside)[1])
-        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
-
-    def _folded(self, x2, W, bias, spec, vecs, dtype, fast: bool) -> torch.Tensor:
-        """Low precision: scales folded into the float weight, one rounding, one frozen-shaped addmm."""
-        inside = self.bias_mode == "scale"
-        if fast:
-            return FoldedWeight.apply(x2, W, bias, tuple(spec), inside, dtype, *vecs)
-        with torch.autocast(x2.device.type, enabled=False):
-            Wf, c = fold_weight(W, bias, spec, inside, vecs, dtype)
-            return torch.addmm(c.to(dtype), x2.to(dtype), Wf)
+        spec, vecs = assemble(self.blocks, self._block_vectors)
+        return hut_linear(x, self.weight_io(), self.base.bias, spec, vecs, bias_mode=self.bias_mode,
+                          memory_efficient=self.memory_efficient, reads=self.reads, path=self.path)
 
     # -------------------------------------------------------------------------------- merge
     @torch.no_grad()
     def merged_module(self, keep_original: bool = True) -> nn.Module:
         """A stock Linear/Conv1D computing this layer's function (bias added if the base had none)."""
-        W = self.weight_io()
-        b0 = self.base.bias
-        wdt = W.dtype
-        fdt = torch.promote_types(wdt, torch.float32)
-        Wm = W.detach().to(fdt).clone()
-        bm = b0.detach().to(fdt).clone() if b0 is not None else torch.zeros(self.d_out, dtype=fdt, device=W.device)
-        for key, start, stop in self.blocks:
-            if key is None:
-                continue
-            a, s, t = (v.detach().to(fdt) for v in self._block_vectors(start, stop, key))
-            Wm[:, start:stop] = a[:, None] * W[:, start:stop].to(fdt) * s[None, :]
-            if self.bias_mode == "scale":
-                bm[start:stop] = s * bm[start:stop] + t
-            else:
-                bm[start:stop] = t if b0 is not None else bm[start:stop] + t
-        with torch.device("meta"):
-            new = Conv1D(self.d_out, self.d_in) if self.kind == "conv1d" else nn.Linear(self.d_in, self.d_out)
-        w_store = Wm if self.kind == "conv1d" else Wm.t()
-        new.weight = nn.Parameter(w_store.to(wdt).contiguous(), requires_grad=self.base.weight.requires_grad)
-        bdt = b0.dtype if b0 is not None else wdt
-        new.bias = nn.Parameter(bm.to(bdt), requires_grad=b0.requires_grad if b0 is not None else False)
-        new.train(self.base.training)
+        spec, vecs = assemble(self.blocks, self._block_vectors)
+        new = stock_module(self.base, *merged_weights(self.weight_io(), self.base.bias, spec, vecs, self.bias_mode))
         if keep_original:
             object.__setattr__(new, UNMERGE_ATTR, self)  # not a submodule: not in state_dict
         return new

@@ -19,6 +19,7 @@ import torch.nn as nn
 from hut.methods.base import METHODS, Method
 from hut.methods.hut.config import HutCompactConfig, HutConfig
 from hut.methods.hut.layer import UNMERGE_ATTR, CompactFactors, Factors, HutFactors, HutLinear
+from hut.methods.hut.reads import HostReads
 from hut.methods.targets import fused_slices, linear_kind, replace_module, resolve_targets
 
 
@@ -109,11 +110,12 @@ class HutMethod(Method):
         # rest of a run (dropout, data order) sees the same random stream across a rank ablation.
         seed = int(torch.randint(0, 2**62, (1,), device="cpu").item())
         gen = torch.Generator().manual_seed(seed)
+        reads = HostReads()  # one per model: the backward reads every layer's decisions at once
         for t in targets:
             base = model.get_submodule(t.name)
             linear_kind(base)
-            layer = HutLinear(base, fused_slices(family, t), self._factory(base, gen),
-                              bias_mode=self.config.bias_mode, memory_efficient=self.config.memory_efficient)
+            layer = HutLinear(base, fused_slices(family, t), self._factory(base, gen), bias_mode=self.config.bias_mode,
+                              memory_efficient=self.config.memory_efficient, reads=reads)
             replace_module(model, t.name, layer)
         return model
 
