@@ -1,4 +1,6 @@
-"""hut.plan: counts from the sweeps, finished runs by fingerprint, memory measured and scaled, sizes."""
+"""hut.plan: counts from the sweeps, finished runs by fingerprint, memory measured and scaled, sizes,
+hours from the FLOP time and the kernel floor, unknowns said."""
+import math
 import os
 
 import pytest
@@ -9,7 +11,7 @@ from hut import experiments as ex
 from hut import identity, records
 from hut.config import load_group
 from hut.plan import __main__ as cli
-from hut.plan import estimate, memory
+from hut.plan import estimate, hours, kernels, lengths, memory, report
 
 
 def _no_estimates(monkeypatch):
@@ -110,3 +112,87 @@ def test_published_example_counts_agree_with_the_local_copies():
     for task in ("mrpc", "cola", "stsb"):
         assert len(load_glue(task, "train", source="local", data_dir=data)) == sizes[task]["train"], task
         assert len(load_glue(task, "dev", source="local", data_dir=data)) == sizes[task]["eval"], task
+
+
+# ------------------------------------------------------------------------------------------ hours
+def test_the_kernel_counter_counts_kernels_not_views():
+    x = torch.randn(4, 4)
+    with kernels.KernelCounter() as k:
+        x.view(16).t  # noqa: B018 - views launch nothing
+        x.t().unsqueeze(0)
+        y = x + 1
+        torch.mm(y, x)
+    assert dict(k.ops) == {"add": 1, "mm": 1}
+
+
+def test_a_step_counts_its_phases_and_a_method_adds_kernels_to_the_same_model():
+    """LoRA adds kernels to the forward; the bare model trains every weight, so its backward computes the
+    weight gradients LoRA's frozen weights skip."""
+    mcfg = load_group("model", "tiny_roberta")
+    bare = kernels.count(mcfg, None, "classification", "no")
+    lora = kernels.count(mcfg, {"name": "lora", "r": 2, "targets": ["q", "v"]}, "classification", "no")
+    assert all(bare[p] > 0 for p in kernels.PHASES)
+    assert lora["forward"] > bare["forward"] and lora["backward"] < bare["backward"]
+    assert lora["inference"] < lora["forward"]  # no dropout, no loss, no autograd in eval
+
+
+def _debug_cfg(**trainer):
+    cfg = ex.cells("debug")[0].config
+    return {**cfg, "trainer": {**cfg["trainer"], **trainer}}
+
+
+def test_the_step_time_is_the_larger_of_flop_time_and_kernel_floor(monkeypatch):
+    cfg = _debug_cfg(max_steps=None, epochs=2)
+    g = estimate.gpu("rtx3090")
+    est = hours.run_time(cfg, g)
+    train, ev = est.phases
+    k = kernels.count(cfg["model"], cfg["method"], "classification", cfg["trainer"]["mixed_precision"] or "no")
+    assert train.kernels == k["forward"] + k["backward"] + k["optimizer"]
+    assert train.floor_s == pytest.approx((k["forward"] * 33 + (k["backward"] + k["optimizer"]) * 8) / 1e6)
+    assert train.bound == "kernels" and train.step_s == train.floor_s > train.flop_s  # a tiny model: all floor
+    assert train.steps == 2 * 4 and ev.steps == 2 * 1  # 32 examples / batch 8, 2 epochs; 32 eval in one batch
+    assert est.hours == pytest.approx((train.steps * train.floor_s + ev.steps * ev.step_s) / 3600)
+    free = {**g, "kernel_us": {"forward": 0, "backward": 0}}  # no floor: the FLOP time alone
+    train0 = hours.run_time(cfg, free).phases[0]
+    assert train0.bound == "FLOPs" and train0.step_s == train0.flop_s == train.flop_s
+    accum = hours.run_time(_debug_cfg(max_steps=None, epochs=2, batch_size=4, grad_accum=2), g).phases[0]
+    assert accum.steps == train.steps and accum.kernels == 2 * (k["forward"] + k["backward"]) + k["optimizer"]
+
+
+def test_the_hardware_figures_state_their_calibration():
+    """kernel_us.forward is the published latency study's figure, recomputed here on the same models."""
+    res = kernels.calibrate(estimate.hardware()["calibration"])
+    lo, hi = min(res["us_per_kernel"]), max(res["us_per_kernel"])
+    for kind, g in estimate.hardware()["gpus"].items():
+        assert 0.85 * lo <= g["kernel_us"]["forward"] <= 1.15 * hi, (kind, res["us_per_kernel"])
+        assert g["kernel_us"]["backward"] < g["kernel_us"]["forward"]
+
+
+def test_a_cell_without_sizes_is_unknown_with_the_reason_never_zero(monkeypatch, capsys, tmp_path):
+    sizes = {k: v for k, v in estimate.datasets().items() if k != "mrpc"}
+    monkeypatch.setattr(hours, "datasets", lambda: sizes)
+    (line,) = estimate.plan_lines("debug", "rtx3090", str(tmp_path))
+    assert line.hours is None and line.time is None and "no sizes in hut/plan/datasets.yaml" in line.unknown
+    monkeypatch.setattr(report, "datasets", lambda: sizes)
+    out = report.render("debug", estimate.gpu("rtx3090"), [line], [], str(tmp_path), log=lambda s: None)
+    assert out["hours_total"] is None and out["hours_unknown"] == [line.label]
+    total = report.total_line([line], "rtx3090")
+    assert total.startswith("total (est.): unknown GPU-hours for all 1 runs") and "'mrpc' has no sizes" in total
+    assert "0.00" not in total
+    monkeypatch.undo()
+    (known,) = estimate.plan_lines("debug", "rtx3090", str(tmp_path))
+    mixed = report.total_line([known, line], "rtx3090")
+    assert mixed.startswith("total (est.): unknown for all 2 runs") and "at least" in mixed and "1 runs in 1 cells" in mixed
+
+
+def test_squad_and_e2e_sizes_count_windows_and_agree_with_the_local_dev_files():
+    d = estimate.datasets()
+    assert hours.examples(d["squad"], "train", None) == math.ceil(87599 * d["squad"]["features_per_example"])
+    assert hours.examples(d["squad"], "train", 1000) == math.ceil(1000 * d["squad"]["features_per_example"])
+    if not os.environ.get("HUT_DATA"):
+        pytest.skip("HUT_DATA not set")
+    squad = lengths.measure("squad", "dev", 16, 384)  # windows of the local dev file, as recorded
+    assert squad["examples"] == hours.examples(d["squad"], "eval", None) == 10784
+    assert (squad["padded_tokens"], squad["mean_tokens"]) == (d["squad"]["padded_tokens"], d["squad"]["eval_tokens"])
+    e2e = lengths.measure("e2e", "dev", 16, 512)
+    assert (e2e["padded_tokens"], e2e["mean_tokens"]) == (d["e2e"]["padded_tokens"], d["e2e"]["eval_tokens"])

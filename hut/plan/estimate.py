@@ -6,53 +6,27 @@ Every figure here is an estimate, made as stated beside it:
   fingerprint of the cell's composed config (:func:`hut.identity.fingerprint`), what ``hut.train``
   would skip; a success of another config is a *conflict* (``hut.train`` would stop there);
 * **memory**: :mod:`hut.plan.memory` at the cell's batch size and ``max_length`` (its longest sequence);
-* **hours**: tokens × FLOPs per token / (peak × utilisation of ``hardware.yaml``). FLOPs per token are
-  :func:`hut.flops.measure`'s count of one training step (forward + backward) and of one forward pass
-  on 1 × 128 tokens (as Table 2), divided by 128; tokens per step are the batch × the task's padded
-  length (``datasets.yaml``, measured by ``python -m hut.plan.lengths``; the run's ``max_length`` where
-  it was not measured: an upper bound). Evaluation runs once per epoch: the eval split's tokens at
-  the forward count, or, for a task that decodes (its config has ``max_new_tokens``), every eval
-  item × beams × new tokens at the forward count per token and ``decode_utilisation``.
+* **hours**: :func:`hut.plan.hours.run_time`: steps × max(FLOP time, kernel floor) per step, training
+  and evaluation, each input with its basis (``hardware.yaml``, ``datasets.yaml``, the kernels counted
+  by :mod:`hut.plan.kernels`); a cell it cannot estimate is *unknown*, with the reason.
 """
 from __future__ import annotations
 
-import functools
-import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 from omegaconf import OmegaConf
 
 from hut import experiments as ex
 from hut import flops, identity, records
+from hut.plan import hours as run_hours
 from hut.plan import memory
+from hut.plan.assumptions import datasets, gpu, hardware
 from hut.tables.labels import task_label
 from hut.tables.method_rows import row_label
 from hut.trainer import run_paths
 
-HERE = Path(__file__).resolve().parent
 GIB = 2 ** 30
-
-
-@functools.lru_cache(maxsize=None)
-def _yaml(name: str) -> dict:
-    return OmegaConf.to_container(OmegaConf.load(HERE / name), resolve=True)
-
-
-def hardware() -> dict:
-    return _yaml("hardware.yaml")
-
-
-def datasets() -> dict:
-    return _yaml("datasets.yaml")
-
-
-def gpu(kind: str) -> dict:
-    gpus = hardware()["gpus"]
-    if kind not in gpus:
-        raise ValueError(f"unknown gpu '{kind}'; known: {', '.join(gpus)} (hut/plan/hardware.yaml)")
-    return {"kind": kind, **gpus[kind]}
 
 
 @dataclass
@@ -71,7 +45,9 @@ class Line:
     conflicts: list[int] = field(default_factory=list)
     memory: dict[str, float] = field(default_factory=dict)  # bytes by part, and "total"
     steps: int | None = None
-    hours: float | None = None  # one run, training + evaluation
+    hours: float | None = None  # one run, training + evaluation (None: unknown, see ``unknown``)
+    time: run_hours.RunTime | None = None  # its phases: steps, FLOP time and kernel floor per step
+    unknown: str | None = None  # why there is no hours estimate
     notes: list[str] = field(default_factory=list)
     fix: str | None = None  # what to change when it does not fit
 
@@ -109,40 +85,14 @@ def _finished(cfg: Mapping[str, Any], seeds: tuple[int, ...], results_dir: str) 
 
 
 def _hours(cfg: Mapping[str, Any], line: Line, g: Mapping[str, Any]) -> None:
-    t, task = cfg["trainer"], cfg["task"]
-    d = datasets().get(line.task)
-    if d is None:
-        line.notes.append(f"hours not estimated: task '{line.task}' has no sizes in hut/plan/datasets.yaml")
+    est = run_hours.run_time(cfg, g)
+    if isinstance(est, run_hours.Unknown):
+        line.unknown = est.reason
+        line.notes.append(f"hours unknown for {line.task}: {est.reason}")
         return
-    m = flops.measure(cfg["model"], cfg["method"])
-    if m.error:
-        line.notes.append(f"hours not estimated: FLOPs not counted ({m.error})")
-        return
-    per_tok_train = (m.train.matmul + m.train.elementwise) / (flops.BATCH * flops.SEQ_LEN)
-    per_tok_infer = (m.infer.matmul + m.infer.elementwise) / (flops.BATCH * flops.SEQ_LEN)
-    n_train = int(d["train"]) if cfg["data"].get("max_train_samples") is None else min(
-        int(d["train"]), int(cfg["data"]["max_train_samples"]))
-    n_eval = int(d["eval"]) if cfg["data"].get("max_eval_samples") is None else min(
-        int(d["eval"]), int(cfg["data"]["max_eval_samples"]))
-    padded = d.get("padded_tokens")
-    if padded is None:
-        line.notes.append(f"{line.task}'s lengths not measured ({d.get('measured')}): {line.max_length} tokens "
-                          f"per example assumed, an upper bound")
-    tokens = min(float(padded or line.max_length), line.max_length)
-    per_epoch = math.ceil(n_train / (line.batch * line.grad_accum))
-    epochs = int(t["epochs"])
-    line.steps = per_epoch * epochs if t.get("max_steps") is None else min(per_epoch * epochs, int(t["max_steps"]))
-    train = line.steps * line.batch * line.grad_accum * tokens * per_tok_train
-    rate = float(g["peak_tflops"]) * 1e12
-    seconds = train / (rate * hardware()["utilisation"])
-    evals = math.ceil(line.steps / per_epoch)
-    if task.get("max_new_tokens"):  # a decoding task: every eval item, beam by beam, token by token
-        new = n_eval * int(task.get("num_beams") or 1) * int(task["max_new_tokens"]) * per_tok_infer
-        seconds += evals * new / (rate * hardware()["decode_utilisation"])
-    else:
-        seconds += evals * n_eval * min(float(d.get("eval_tokens") or line.max_length), line.max_length) * \
-            per_tok_infer / (rate * hardware()["utilisation"])
-    line.hours = seconds / 3600
+    line.time, line.hours = est, est.hours
+    line.steps = est.phases[0].steps
+    line.notes.extend(est.notes)
 
 
 def _memory(cfg: Mapping[str, Any], line: Line, g: Mapping[str, Any]) -> None:
