@@ -1,4 +1,4 @@
-"""Reproduction verdicts, claims and epoch selection (hut.report) on constructed numbers and fixture records.
+"""Reproduction verdicts, claims and epoch selection (hut.results.judge) on constructed numbers and fixture records.
 
 Expected values are recomputed here from scipy / numpy, never copied from the code under test.
 """
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from hut.report import claims as C
-from hut.report import selection as SEL
-from hut.report import stats as S
-from hut.report import verdicts as V
-from hut.tables.runs import Run
+from hut.results.judge import claims as C
+from hut.results.judge import selection as SEL
+from hut.results.judge import stats as S
+from hut.results.judge import verdicts as V
+from hut.results.runs import Run
 
 # --------------------------------------------------------------------------------------------------
 # Verdicts per cell

@@ -6,31 +6,32 @@ from typing import Callable, Sequence
 
 from hut import experiments as ex
 from hut.plan.estimate import GIB, Line, hardware
+from hut.results.render.formats import simple, to_text
 
 MAX_JOBS = 4  # runs packed on one GPU at most: beyond that the runs contend for the same compute
 
 
-def _gib(x: float | None) -> str:
+def gib(x: float | None) -> str:
     return "?" if x is None else f"{x / GIB:.1f}"
 
 
-def _h(x: float | None) -> str:
+def hours(x: float | None) -> str:
     return "?" if x is None else (f"{x:.2f}" if x < 10 else f"{x:.0f}")
 
 
 def table(lines: Sequence[Line], free_gib: float) -> list[str]:
-    w = max([len(ln.label) for ln in lines] + [4])
-    out = [f"{'cell':<{w}}  batch×len  prec  runs done  peak GiB est. (weights+grads+AdamW+activations)  fits  "
-           f"h/run est.  h left est."]
+    rows = []
     for ln in lines:
         m = ln.memory
-        parts = (f"{_gib(m.get('total')):>5} = {_gib(m.get('weights'))}+{_gib(m.get('gradients'))}+"
-                 f"{_gib(m.get('adamw'))}+{_gib(m.get('activations'))}") if m else "    ?"
+        parts = (f"{gib(m.get('total'))} = {gib(m.get('weights'))}+{gib(m.get('gradients'))}+"
+                 f"{gib(m.get('adamw'))}+{gib(m.get('activations'))}") if m else "?"
         fits = "?" if not m else ("yes" if m["total"] <= free_gib * GIB else "NO")
         left = None if ln.hours is None else ln.hours * ln.left
-        out.append(f"{ln.label:<{w}}  {f'{ln.batch}×{ln.max_length}':>9}  {ln.precision:>4}  "
-                   f"{len(ln.finished):>3}/{len(ln.seeds):<3}  {parts:<49}  {fits:>4}  {_h(ln.hours):>10}  {_h(left):>11}")
-    return out
+        rows.append([ln.label, f"{ln.batch}×{ln.max_length}", ln.precision, f"{len(ln.finished)}/{len(ln.seeds)}",
+                     parts, fits, hours(ln.hours), hours(left)])
+    header = ["cell", "batch×len", "prec", "runs done", "peak GiB est. (weights+grads+AdamW+activations)", "fits",
+              "h/run est.", "h left est."]
+    return to_text(simple(header, rows, align="lrrrlrrr")).splitlines()
 
 
 def render(experiment: str, g: dict, lines: Sequence[Line], downloads: Sequence[dict], results_dir: str,
@@ -55,12 +56,12 @@ def render(experiment: str, g: dict, lines: Sequence[Line], downloads: Sequence[
     for s in table(lines, free):
         log(s)
     log("")
-    log(f"total (est.): {_h(total_h)} GPU-hours for all {runs} runs, {_h(left_h)} for the {runs - done} left, "
+    log(f"total (est.): {hours(total_h)} GPU-hours for all {runs} runs, {hours(left_h)} for the {runs - done} left, "
         f"on one {g['kind']}" + (f"; {len(lines) - len(known)} cells without an hours estimate (see notes)"
                                  if len(known) < len(lines) else ""))
     misfits = [ln for ln in lines if ln.fix]
     for ln in misfits:
-        log(f"does not fit a {g['kind']} ({free:.0f} GiB usable): {ln.label}: est. {_gib(ln.memory['total'])} GiB; "
+        log(f"does not fit a {g['kind']} ({free:.0f} GiB usable): {ln.label}: est. {gib(ln.memory['total'])} GiB; "
             f"set {ln.fix}")
     if misfits:
         log("  (batch_size and grad_accum are part of a run's identity: runs with these overrides are an override "
@@ -99,7 +100,7 @@ def recipe(experiment: str, g: dict, lines: Sequence[Line], free_gib: float, gpu
         minutes = max(60, math.ceil(longest * 1.5 * 60))
         out += [f"  {base} hydra/launcher=slurm hydra.launcher.partition=<partition> "
                 f"hydra.launcher.timeout_min={minutes} hydra.launcher.array_parallelism=<GPUs you may hold>",
-                f"  (one GPU per run; timeout 1.5 × the longest run's estimate of {_h(longest)} h; a timed-out run "
+                f"  (one GPU per run; timeout 1.5 × the longest run's estimate of {hours(longest)} h; a timed-out run "
                 f"resumes from its checkpoint)"]
         return out
     if gpus > 1:
