@@ -1,5 +1,5 @@
-"""Score against cost, per table and column: each method row's mean score beside what its config
-costs (:mod:`.costs`: trainable parameters, measured FLOPs, step time, estimated peak memory), and
+"""Score against cost, per table and column: each method row's mean score beside what its runs
+cost (:mod:`.costs`: trainable parameters, measured FLOPs, step time, estimated peak memory), and
 the Pareto front (the rows no other row beats on both: a higher score at no more cost).
 
 The page draws them (x axis chosen there); :func:`front` is the rule, shared by the page's data and
@@ -38,51 +38,38 @@ def _row_runs(inp: Inputs, experiment: str) -> dict[tuple, list[Run]]:
     return out
 
 
-def row_costs(inp: Inputs, built: Mapping[str, Built]) -> dict[str, dict[str, dict[str, Any]]]:
-    """table -> row label -> measure -> {value, why}: each measure of a row's first seed (params, FLOPs,
-    memory: one config per row), step time averaged over its seeds."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for key in METHOD_TABLES:
-        if key not in built or key not in inp.experiments:
-            continue
-        runs = _row_runs(inp, inp.experiments[key])
-        table = out.setdefault(key, {})
-        for k, row in built[key].rows.items():
-            rs = runs.get(k)
-            if not rs:
-                continue
-            entry = {}
-            for m in MEASURES:
-                if m == "step_time":
-                    vals = [v for v, _ in (measure_run(r, m, inp.measure_flops) for r in rs) if v is not None]
-                    entry[m] = {"value": statistics.fmean(vals) if vals else None,
-                                "why": "" if vals else measure_run(rs[0], m, inp.measure_flops)[1]}
-                else:
-                    v, why = measure_run(rs[0], m, inp.measure_flops)
-                    entry[m] = {"value": v, "why": why}
-            table[row.label or k[0]] = {"method": k[0], **entry}
+def _costs(runs: Sequence[Run], measure: bool) -> dict[str, dict[str, Any]]:
+    """Each measure over ``runs`` (one row's runs on one column): step time and memory averaged over
+    them (they differ by task and seed), params and FLOPs of the first (one config per row)."""
+    out = {}
+    for m in MEASURES:
+        got = [measure_run(r, m, measure) for r in (runs if m in ("step_time", "memory") else runs[:1])]
+        vals = [v for v, _ in got if v is not None]
+        out[m] = {"value": statistics.fmean(vals) if vals else None, "why": "" if vals else got[0][1]}
     return out
 
 
-def pareto_points(built: Built, costs: Mapping[str, Mapping[str, Any]], scale_digits: Mapping[str, tuple]) -> list[dict]:
-    """One entry per column (and the average where the table has one): the rows' mean scores and costs."""
+def pareto_points(inp: Inputs, key: str, built: Built, scale_digits: Mapping[str, tuple]) -> list[dict]:
+    """One entry per column (and the average where the table has one): each row's mean score and what
+    its runs on that column cost (Table 3's columns are metrics of one task: all its runs)."""
+    runs = _row_runs(inp, inp.experiments[key])
+    per_task = key != "table3"
     out = []
     columns = list(built.columns) + (["avg"] if any(r.average is not None for r in built.rows.values()) else [])
     for col in columns:
         pts = []
         for k, row in built.rows.items():
-            label = row.label or k[0]
-            if label not in costs:
-                continue
+            rs = [r for r in runs.get(k, []) if not per_task or col == "avg" or r.task == col]
             if col == "avg":
                 y = row.average
             else:
                 scale = scale_digits.get(col, (100.0, 1))[0]
                 y = row.cells[col].mean(scale) if col in row.cells else None
-            if y is not None:
-                pts.append({"label": label, "method": k[0], "y": y,
-                            "x": {m: costs[label][m]["value"] for m in MEASURES},
-                            "why": {m: costs[label][m]["why"] for m in MEASURES}})
+            if y is None or not rs:
+                continue
+            costs = _costs(rs, inp.measure_flops)
+            pts.append({"label": row.label or k[0], "method": k[0], "y": y,
+                        "x": {m: costs[m]["value"] for m in MEASURES}, "why": {m: costs[m]["why"] for m in MEASURES}})
         if pts:
             out.append({"column": col, "points": pts})
     return out

@@ -36,9 +36,14 @@
     const pad = (hi - lo) * 0.08; lo -= pad; hi += pad;
     const f = v => a + ((log ? Math.log10(v) : v) - lo) / (hi - lo) * (b - a);
     let ticks = [];
-    if (log) {
-      for (let p = Math.ceil(lo); p <= Math.floor(hi); p++) ticks.push(Math.pow(10, p));
-      if (ticks.length < 2) ticks = [Math.pow(10, lo + pad), Math.pow(10, hi - pad)];
+    if (log) {  // powers of ten; within one decade, 1-2-5 steps; else the ends
+      for (let p = Math.floor(lo); p <= Math.ceil(hi); p++) {
+        for (const m of (hi - lo < 1.5 ? [1, 2, 5] : [1])) {
+          const t = m * Math.pow(10, p);
+          if (Math.log10(t) >= lo && Math.log10(t) <= hi) ticks.push(t);
+        }
+      }
+      if (ticks.length < 2) ticks = [Math.pow(10, lo + pad), Math.pow(10, hi - pad)].map(t => +t.toPrecision(2));
     } else {
       const raw = (hi - lo) / 5, mag = Math.pow(10, Math.floor(Math.log10(raw)));
       const step = [1, 2, 5, 10].map(m => m * mag).find(s => s >= raw);

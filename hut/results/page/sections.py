@@ -8,7 +8,7 @@ from typing import Any
 
 from hut.results.figures.costs import MEASURES, span_note
 from hut.results.figures.lr_curves import lr_curves
-from hut.results.figures.pareto import METHOD_TABLES, front, pareto_points, row_costs
+from hut.results.figures.pareto import METHOD_TABLES, front, pareto_points
 from hut.results.labels import task_label
 from hut.results.page.base import PageInputs, Section, section
 from hut.results.render.formats import to_html
@@ -81,14 +81,16 @@ def cells(p: PageInputs) -> Section | None:
 
 @section("pareto", "Score against cost: Pareto fronts", order=30)
 def pareto(p: PageInputs) -> Section | None:
-    costs = row_costs(p.inp, p.built)
     plots, out = {}, []
     for key in METHOD_TABLES:
-        if key not in costs:
+        if key not in p.built or key not in p.inp.experiments or not p.built[key].rows:
             continue
         scale = E2E_SCALE if key == "table3" else {}
+        entries = pareto_points(p.inp, key, p.built[key], scale)
+        if not entries:
+            continue
         out.append(f"<h3>{esc(p.built[key].table.title)}</h3><div class=\"grid\">")
-        for entry in pareto_points(p.built[key], costs[key], scale):
+        for entry in entries:
             col = entry["column"]
             title = "average over the tasks" if col == "avg" else (col if key == "table3" else task_label(col))
             pts = entry["points"]

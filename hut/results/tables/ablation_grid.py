@@ -5,7 +5,7 @@ A run's cell is read from its record's ``config.method`` (targets and r), never 
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from hut.results import paper as P
 from hut.results.judge import stats as S
@@ -103,10 +103,23 @@ def models(mine: Sequence[Run], key: str) -> str:
     return ", ".join(model_label(m) for m in names)
 
 
+def caption_head(what: str, key: str, lay: Layout, mine: Sequence[Run]) -> str:
+    """"<what>, experiment `E`: dev score × 100 (each task's metric) of the best epoch, model M": the
+    tasks and models are those of the sweep and its records."""
+    return (f"{what}, experiment `{lay.experiment}`: dev score × 100 "
+            f"({metric_names([*lay.tasks, *(r.task for r in mine)])}) of the best epoch, model {models(mine, key)}")
+
+
 def finish(inp: Inputs, key: str, title: str, caption: str, header: list, body: list, ref: list, diff: list,
            notes: list[str], csv_rows: list[dict], cells: Mapping[Any, Cell], lay: Layout, mine: Sequence[Run],
-           problems: list[Problem], verdicts: Sequence, seed_cells: Sequence[SeedCell]) -> Built:
-    """The tail Tables 4 and 5 share: notes on missing or odd records, the paper's blocks, the summary."""
+           problems: list[Problem], verdicts: Sequence, where: Sequence[tuple],
+           label_of: Callable[[tuple, Any], tuple[str, str]]) -> Built:
+    """The tail Tables 4 and 5 share: notes on missing or odd records, the paper's blocks, the summary,
+    and each cell for the page (``where``: the cell of each verdict; ``label_of``: a cell's row and
+    column labels)."""
+    by_cell = dict(zip(where, verdicts))
+    seed_cells = [seed_cell(key, lay, rk[0], rk[1], *label_of(rk, col), cell, by_cell.get((rk, col)))
+                  for (rk, col), cell in cells.items() if cell.values or (rk, col) in by_cell]
     problems = problems + mixed_problems(cells.values())
     if not mine:
         notes.insert(0, f"No records of experiment `{lay.experiment}` under `{inp.results_dir}` yet.")

@@ -62,13 +62,8 @@ def build_table4(inp: Inputs) -> Built:
         ref.append([f"{task_label(task)} (paper)"] + values)
         pending.append(([(f"{task_label(task)}: ours − paper", f"{task_label(task)}: ours $-$ paper")], d_row))
     diff, verdicts = G.judged(pending, cases)
-    by_cell = dict(zip(where, verdicts))
-    seed_cells = [G.seed_cell("table4", lay, rk[0], rk[1], G.rlabel(*rk), f"{targets_label(c[0])} r={c[1]}",
-                              cells[(rk, c)], by_cell.get((rk, c)))
-                  for rk in rowkeys for c in cols if cells[(rk, c)].values or (rk, c) in by_cell]
-    caption = (f"Which weight matrices to adapt with HUT, experiment `{lay.experiment}`: dev score × 100 "
-               f"({G.metric_names([*lay.tasks, *(r.task for r in mine)])}) of the best epoch, model "
-               f"{G.models(mine, 'table4')}; the rank r of each column (from the records' `config.method`) keeps "
-               f"the parameter budget near the paper's ~0.8M.")
+    caption = (G.caption_head("Which weight matrices to adapt with HUT", "table4", lay, mine) + "; the rank r of each "
+               "column (from the records' `config.method`) keeps the parameter budget near the paper's ~0.8M.")
     return G.finish(inp, "table4", "Table 4: HUT on different attention weight matrices", caption, header, body, ref,
-                    diff, notes, csv_rows, cells, lay, mine, problems, verdicts, seed_cells)
+                    diff, notes, csv_rows, cells, lay, mine, problems, verdicts, where,
+                    lambda rk, c: (G.rlabel(*rk), f"{targets_label(c[0])} r={c[1]}"))

@@ -65,13 +65,8 @@ def build_table5(inp: Inputs) -> Built:
         pending.append(([(f"{task_label(pr['task'])}: ours − paper", f"{task_label(pr['task'])}: ours $-$ paper"), tl],
                         d_row))
     diff, verdicts = G.judged(pending, cases)
-    by_cell = dict(zip(where, verdicts))
-    seed_cells = [G.seed_cell("table5", lay, rk[0], rk[1], f"{G.rlabel(rk[0], rk[1], rk[3])} · {targets_label(rk[2])}",
-                              f"r={rr}", cells[(rk, rr)], by_cell.get((rk, rr)))
-                  for rk in rowkeys for rr in ranks if cells[(rk, rr)].values or (rk, rr) in by_cell]
-    caption = (f"HUT's rank r against the adapted matrices, experiment `{lay.experiment}`: dev score × 100 "
-               f"({G.metric_names([*lay.tasks, *(r.task for r in mine)])}) of the best epoch, model "
-               f"{G.models(mine, 'table5')}. (The paper's text says 'just W_q' for the first row; its "
-               f"table shows W_v.)")
+    caption = (G.caption_head("HUT's rank r against the adapted matrices", "table5", lay, mine)
+               + ". (The paper's text says 'just W_q' for the first row; its table shows W_v.)")
     return G.finish(inp, "table5", "Table 5: HUT's rank r on different weight matrices", caption, header, body, ref,
-                    diff, notes, csv_rows, cells, lay, mine, problems, verdicts, seed_cells)
+                    diff, notes, csv_rows, cells, lay, mine, problems, verdicts, where,
+                    lambda rk, rr: (f"{G.rlabel(rk[0], rk[1], rk[3])} · {targets_label(rk[2])}", f"r={rr}"))
