@@ -52,6 +52,7 @@ def _fit(text: str, width: int) -> str:
 
 def draw(rows: list[dict], view: str, title: str, width: int = 88, max_words: int = 110):
     """A matplotlib Figure: one row per question, one column per method, words shaded by ``view``."""
+    # matplotlib is imported only when a figure is drawn: it is slow to import and the tables need none of it.
     import matplotlib
 
     matplotlib.use("Agg")

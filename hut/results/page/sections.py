@@ -12,7 +12,7 @@ from hut.results.figures.pareto import METHOD_TABLES, front, pareto_points
 from hut.results.labels import task_label
 from hut.results.page.base import PageInputs, Section, section
 from hut.results.render.formats import to_html
-from hut.results.report import TABLE_TITLES, experiments_of
+from hut.results.report import TABLE_TITLES, VERDICT_ORDER, experiments_of
 
 E2E_SCALE = {"BLEU": (100.0, 1), "NIST": (1.0, 2), "METEOR": (100.0, 1), "ROUGE_L": (100.0, 1), "CIDEr": (1.0, 2)}
 
@@ -34,9 +34,15 @@ def claims(p: PageInputs) -> Section:
                     f"<td>{esc(r.claim['sentence'])}{'' if r.claim.get('quoted') else ' <em>(paraphrase)</em>'}"
                     f"<div class=\"where\">{esc(r.claim.get('where', ''))}</div></td>"
                     f"<td>{verdict_badge(r.verdict)}</td><td><code>{esc(r.experiment or '–')}</code></td>"
-                    f"<td><details><summary>{len(r.parts)} line(s)</summary><ul>{evidence}</ul></details></td></tr>")
+                    f"<td><details{' open' if r.verdict == 'does not hold' else ''}><summary>{len(r.parts)} line(s)</summary>"
+                    f"<ul>{evidence}</ul></details></td></tr>")
     out = ["<p>Each claim of the paper tested on the records shown here (<code>configs/paper/claims.yaml</code>; "
            "the tests: <code>hut/results/judge/claims.py</code>).</p>"]
+    glance = {v: [r.claim["id"] for r in p.claims if r.verdict == v] for v in VERDICT_ORDER}
+    if p.claims:
+        out.append('<p class="glance">At a glance: ' + "; ".join(
+            f"{verdict_badge(v)} {', '.join(f'<code>{esc(i)}</code>' for i in ids)}" for v, ids in glance.items() if ids)
+            + "</p>")
     if rows:
         out.append("<table><thead><tr><th>claim</th><th>sentence</th><th>verdict</th><th>records</th>"
                    "<th>evidence</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
