@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from hut.paper import PAPER_MODEL  # noqa: F401  (tables read it as P.PAPER_MODEL)
 from hut.results.labels import method_label
-from hut.results.render.table import NA, tex_escape
+from hut.results.render.table import tex_escape
 
 # What the paper prints that a reader should know when comparing (kept as printed, never "fixed").
 ANOMALIES = {
@@ -72,7 +72,3 @@ def block_title(table: str) -> str:
 
 def differences_title(table: str) -> str:
     return f"Ours − paper (our rows on the paper's model, {PAPER_MODEL[table]})"
-
-
-def na(values: Sequence[Any]) -> list[str]:
-    return [NA if v is None else v for v in values]
