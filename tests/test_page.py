@@ -102,3 +102,11 @@ def test_shipped_records_aggregate_to_the_same_tables(built, tmp_path):
 
     for p in sorted((out / "tables").glob("*.md")):
         assert body((again / "tables" / p.name).read_text(), shipped) == body(p.read_text(), FIX / "runs"), p.name
+
+
+def test_a_sub_percent_axis_says_so():
+    from hut.results.figures.costs import span_note
+
+    note = span_note([5.818, 5.840, 5.829], " GFLOPs")
+    assert "0.38%" in note and "5.818–5.84 GFLOPs" in note
+    assert span_note([1.0, 2.0]) == "" and span_note([3.0]) == ""

@@ -98,8 +98,9 @@ def seed_cell(key: str, lay: Layout, method: str, task: str, label: str, column:
                     verdict.kind if verdict is not None else "")
 
 
-def models(mine: Sequence[Run], key: str) -> str:
-    names = sorted({r.model for r in mine}) or [P.PAPER_MODEL[key]]
+def models(mine: Sequence[Run], key: str, lay: Layout) -> str:
+    """The models of the records; without records, those the sweep runs (else the paper's)."""
+    names = sorted({r.model for r in mine}) or sorted({row.key[2] for row in lay.rows}) or [P.PAPER_MODEL[key]]
     return ", ".join(model_label(m) for m in names)
 
 
@@ -107,7 +108,7 @@ def caption_head(what: str, key: str, lay: Layout, mine: Sequence[Run]) -> str:
     """"<what>, experiment `E`: dev score × 100 (each task's metric) of the best epoch, model M": the
     tasks and models are those of the sweep and its records."""
     return (f"{what}, experiment `{lay.experiment}`: dev score × 100 "
-            f"({metric_names([*lay.tasks, *(r.task for r in mine)])}) of the best epoch, model {models(mine, key)}")
+            f"({metric_names([*lay.tasks, *(r.task for r in mine)])}) of the best epoch, model {models(mine, key, lay)}")
 
 
 def finish(inp: Inputs, key: str, title: str, caption: str, header: list, body: list, ref: list, diff: list,
