@@ -49,13 +49,15 @@ def runs(p: PageInputs) -> Section:
     for k, rs in cells.items():
         configs = [flat(r.config or {}) for r in rs]
         common = {kk: v for kk, v in configs[0].items() if all(c.get(kk) == v for c in configs[1:])}
-        name = (f"{task_label(k[1])} · {method_label(k[2], rs[0].label)}" + (f" [{k[5]}]" if k[5] else "")
+        name = (f"{task_label(k[1])} · {method_label(k[2], rs[0].label)}" + (f" [{k[3]}]" if k[3] else "")
+                + (f" [{k[5]}]" if k[5] else "")
                 + f" ({model_label(k[4])}), experiment {k[0]}")
         metric = task_metric(k[1])[0]
         pid = f"dev-{len(plots)}"
-        plots[pid] = {"kind": "lines", "title": f"dev {metric} per epoch", "x_label": "epoch", "y_label": metric,
+        plots[pid] = {"kind": "lines", "title": f"dev {metric} per epoch", "x_label": "epoch",
+                      "y_label": f"{metric} × 100",
                       "series": [{"label": f"seed {r.seed}", "method": k[2],
-                                  "points": [[h.get("epoch"), h.get(metric)] for h in r.history
+                                  "points": [[h.get("epoch"), 100 * h[metric]] for h in r.history
                                              if isinstance(h.get(metric), (int, float))]} for r in rs]}
         rows = []
         for r, c in zip(rs, configs):
