@@ -77,7 +77,7 @@
 
   function strip(fig, spec) {
     const rows = spec.rows.filter(r => !state.hidden.has(r.method));
-    const W = 600, m = {l: 190, r: 150, t: 22, b: 34}, H = m.t + m.b + Math.max(rows.length, 1) * 26;
+    const W = 620, m = {l: 220, r: 150, t: 22, b: 34}, H = m.t + m.b + Math.max(rows.length, 1) * 26;
     const svg = el("svg", {width: W, height: H, viewBox: `0 0 ${W} ${H}`, "data-kind": "strip"});
     title(svg, W, spec.title);
     const all = [];
