@@ -49,7 +49,7 @@ demo-baselines: install ## the rows trimmed from the demo: FT and BitFit on the 
 
 figure4: install ## Figure 4's CPU demo: MiniLM, HUT vs LoRA on SQuAD (40 dev articles train, 8 others scored), mini table + figure (~39 min on 2 shared cores, inflated)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.train -m experiment=demo_squad trainer.progress=false
-	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.tables.figure4 experiment=demo_squad results_dir=results/demo/squad/runs out_dir=results/demo/squad
+	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.results.figures.figure4 experiment=demo_squad results_dir=results/demo/squad/runs out_dir=results/demo/squad
 
 demo-parts: install ## the parts-of-HUT table on a real SST-2 slice (MiniLM, 8 rows, 1 seed, CPU; not in make demo; est. ~3 min on 2 free cores, see README)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.train -m experiment=demo_parts
@@ -70,7 +70,7 @@ table5: install ## Table 5 (rank r): 3 target sets x 5 ranks x 2 tasks x 5 seeds
 fidelity: install ## check every cell of every paper experiment against the paper (no runs)
 	$(BIN)/python -m hut.fidelity
 
-tables: install ## rebuild every table and figure from results/runs
+tables: install ## rebuild every table, figure, the report and the results page (results/index.html) from results/runs
 	$(BIN)/python -m hut.aggregate
 
 bench: install ## cost benchmark, quick preset, float32: HUT vs LoRA vs the frozen floor (~6 min, 1 core)

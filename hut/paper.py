@@ -2,7 +2,7 @@
 
 Two kinds of file, one job each:
 
-* ``hut/tables/hut_2409.13501_tables.yaml``: every number the paper prints in Tables 1-7 (scores
+* ``hut/hut_2409.13501_tables.yaml``: every number the paper prints in Tables 1-7 (scores
   with their ±, parameter columns, Table 2's GFLOPs, Tables 6/7's hyperparameters), a copy of
   ``../shared/paper/hut_2409.13501_tables.yaml`` that ``tests/test_paper.py`` holds equal to it.
   The tables print the paper's rows from it (:func:`published`), and the composition test checks
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: the model each paper experiment runs on (its tables' rows are about this model)
 PAPER_MODEL = {"table1": "roberta_large", "table3": "gpt2_medium", "table4": "roberta_large",
                "table5": "roberta_large"}
-PUBLISHED_FILE = Path(__file__).resolve().parent / "tables" / "hut_2409.13501_tables.yaml"
+PUBLISHED_FILE = Path(__file__).resolve().parent / "hut_2409.13501_tables.yaml"
 SETTINGS_DIR = ROOT / "configs" / "paper"
 RESERVED = ("cite", "notes", "reported")  # keys of a settings row that are documentation, not settings
 

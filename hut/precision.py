@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 
 from hut.params import KIND_OF_FAMILY
+from hut.results.render.formats import markdown as md_table
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 FAMILIES = ("bert", "gpt2")
@@ -201,14 +202,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"hut.precision: unknown families {unknown}; known: {', '.join(FAMILIES)}")
     print(f"share of the float32 output change that survives {args['dtype']} autocast on {device} "
           f"(start: x1.001 at init; trained: x1.01 after moving off init)\n")
-    print(f"| method | {' | '.join(f'{f} {r}' for f in families for r in REGIMES)} |")
-    print("|---|" + "---:|" * (len(families) * len(REGIMES)))
+    rows = []
     for m in methods:
         cells = []
         for f in families:
             res = shares(m, f, dtype, device)
             cells += ["–" if res[r][0] is None else f"{res[r][0]:.3f}" for r in REGIMES]
-        print(f"| {m} | {' | '.join(cells)} |", flush=True)
+        rows.append([m, *cells])
+        print(f"measured {m}", file=sys.stderr, flush=True)
+    print(md_table(["method", *(f"{f} {r}" for f in families for r in REGIMES)], rows), end="")
     return 0
 
 

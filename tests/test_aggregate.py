@@ -282,7 +282,7 @@ def test_the_demo_selector_and_bad_arguments():
     o = aggregate.options(["experiment=demo", "results_dir=r", "out_dir=o"])
     assert o["tables"] == ["table1", "table3"] and o["experiments"]["table1"] == "demo"
     assert o["experiments"]["table3"] == "demo" and o["experiments"]["table4"] == "table4"
-    from hut.tables.layout import layout
+    from hut.results.layout import layout
 
     lay = layout("table1", "demo")
     assert lay.seeds == (0, 1, 2, 3, 4) and lay.files == ("demo",) and [r.key[0] for r in lay.rows] == ["hut", "lora"]
@@ -296,7 +296,7 @@ def test_the_demo_selector_and_bad_arguments():
 
 
 def test_expected_grids_come_from_the_experiment_configs():
-    from hut.tables.layout import layout
+    from hut.results.layout import layout
 
     assert len(layout("table1", "table1").rows) == 9 and layout("table1", "table1").tasks == (
         "sst2", "mrpc", "cola", "qnli", "rte", "stsb")
@@ -372,11 +372,11 @@ def test_cost_table_lists_score_wall_time_and_parameters_of_finished_runs(built)
 def test_a_rank_sweep_of_two_methods_counts_both_methods_rows():
     """The demo's mini Table 5 sweeps HUT and hut_compact: both rows are the sweep's (expected seeds),
     not rows outside it; the paper's Table 5 sweeps HUT alone."""
-    from hut.tables import grids
-    from hut.tables.layout import layout
+    from hut.results.layout import layout
+    from hut.results.tables import ablation_grid as grid
 
     demo, paper = layout("table5", "demo_rank"), layout("table5", "table5")
     cell = (("q", "v"), 8)
-    assert grids._expects(demo, "hut_compact", "sst2", None, cell) == demo.seeds == (0, 1)
-    assert grids._expects(demo, "hut_compact", "sst2", "trainer.lr=0.1", cell) is None  # a variant: apart
-    assert grids._sweep_methods(paper) == ("hut",)
+    assert grid.expects(demo, "hut_compact", "sst2", None, cell) == demo.seeds == (0, 1)
+    assert grid.expects(demo, "hut_compact", "sst2", "trainer.lr=0.1", cell) is None  # a variant: apart
+    assert grid.sweep_methods(paper) == ("hut",)

@@ -1,6 +1,7 @@
 """``make demo`` on a tiny budget: the demo's real grid (every default task, method and seed, and the
 E2E runs) on the real small models and real data, two training steps each, through to the
-aggregated tables and figure; then a rerun that skips every run and only rebuilds the tables.
+aggregated tables, figure, report, results page and shipped records; then a rerun that skips every
+run and only rebuilds the tables.
 
 About a minute on 2 cores (SmolLM2's first de-quantisation adds ~30 s once per machine). Skipped without
 the data (HUT_DATA) or the demo's model packages.
@@ -51,6 +52,13 @@ def test_demo_tiny_budget_end_to_end(tmp_path, monkeypatch, capsys):
     assert "python -m hut.aggregate" in t1 and "experiment=demo" in t1  # the command that rebuilds it
     png = out / "figures" / "figure3.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the page and the records it was built from, shipped beside it (records, dev predictions; no weights)
+    page = (out / "index.html").read_text()
+    assert '<section id="claims">' in page and 'data-plot="pareto-table1-' in page
+    shipped = {p.relative_to(out / "records") for p in (out / "records").rglob("*") if p.is_file()}
+    assert len([p for p in shipped if p.name == "metrics.json"]) == _jobs()
+    assert any(p.name == "dev_predictions.jsonl" for p in shipped)
+    assert not any(p.suffix in (".safetensors", ".pt") for p in shipped)
 
     # A rerun skips every finished run and only rebuilds the tables.
     before = {p: p.stat().st_mtime_ns for p in runs.rglob("metrics.json")}

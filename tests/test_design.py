@@ -142,3 +142,102 @@ def test_no_hand_written_key_value_parser():
     as_dict = [f"{m}:{i}" for m, p in MODULES.items() for i, line in enumerate(p.read_text().splitlines(), 1)
                if "dict(" in line and ".split(\"=\", 1)" in line]
     assert not as_dict, as_dict
+
+
+# --------------------------------------------------------------------------------------------------
+# hut/results: layered, function-level imports included
+# --------------------------------------------------------------------------------------------------
+RESULTS_LAYERS = (  # hut/results/__init__.py lists them; a module imports only from its layer or earlier ones
+    ("hut.results.render", "hut.results.files"),
+    ("hut.results.runs", "hut.results.labels", "hut.results.paper", "hut.results.layout"),
+    ("hut.results.judge",),
+    ("hut.results.tables",),
+    ("hut.results.figures",),
+    ("hut.results.report",),
+    ("hut.results.page",),
+    ("hut.results.aggregate",),
+)
+
+
+def _all_imports(path: Path, name: str) -> list[tuple[str, int]]:
+    """Every hut module ``name`` imports, at module level or inside a function (``if TYPE_CHECKING``
+    blocks aside)."""
+    tree = ast.parse(path.read_text(), str(path))
+    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for n in ast.walk(node)}
+    pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(pkg.split(".")[: len(pkg.split(".")) - node.level + 1] + ([node.module] if node.module else []))
+            found += [((f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base), node.lineno) for a in node.names]
+    return [(m, line) for m, line in found if m in MODULES and m != name]
+
+
+def _layer(module: str) -> int | None:
+    for i, prefixes in enumerate(RESULTS_LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return i
+    return None
+
+
+def test_results_imports_follow_its_layers_and_never_go_back_up():
+    graph = {m: _all_imports(p, m) for m, p in MODULES.items()}
+    inside = [m for m in MODULES if m.startswith("hut.results.")]
+    assert all(_layer(m) is not None for m in inside), [m for m in inside if _layer(m) is None]
+    bad = [f"{MODULES[m].relative_to(PKG.parent)}:{line} imports {dep}" for m in inside for dep, line in graph[m]
+           if dep.startswith("hut.results.") and _layer(dep) > _layer(m)]
+    assert not bad, "an import against hut/results' layers:\n" + "\n".join(bad)
+
+    def reaches_results(m: str, seen: set) -> bool:  # does m (outside hut.results) import it, at any depth?
+        if m in seen:
+            return False
+        seen.add(m)
+        return any(d.startswith("hut.results") or (not d.startswith("hut.results") and reaches_results(d, seen))
+                   for d, _ in graph[m])
+
+    up = [f"{MODULES[m].relative_to(PKG.parent)}:{line} imports {dep}, which imports hut.results"
+          for m in inside for dep, line in graph[m] if not dep.startswith("hut.results") and reaches_results(dep, set())]
+    assert not up, "hut/results imports back up:\n" + "\n".join(up)
+
+
+def test_no_import_cycle_inside_results_even_in_functions():
+    inside = {m for m in MODULES if m.startswith("hut.results")}
+    graph = {m: [d for d, _ in _all_imports(MODULES[m], m) if d in inside] for m in inside}
+    state: dict[str, int] = {}
+
+    def dfs(m: str, stack: list[str]):
+        state[m] = 1
+        for d in graph[m]:
+            if state.get(d) == 1:
+                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(d):] + [m, d]))
+            if d not in state:
+                dfs(d, stack + [m])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            dfs(m, [])
+
+
+def test_the_results_check_sees_an_import_up_the_layers(tmp_path, monkeypatch):
+    """A function-level import from the renderer (layer 1) of the page (layer 7), and one from
+    hut.results of a module that imports hut.results back."""
+    (tmp_path / "render.py").write_text("def f():\n    from hut.results.page import x\n")
+    (tmp_path / "page.py").write_text("x = 1\n")
+    fake = {"hut.results.render": tmp_path / "render.py", "hut.results.page": tmp_path / "page.py"}
+    monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "MODULES", fake)
+    with pytest.raises(AssertionError, match="render.py:2 imports hut.results.page"):
+        test_results_imports_follow_its_layers_and_never_go_back_up()
+    (tmp_path / "render.py").write_text("def f():\n    import hut.cli\n")
+    (tmp_path / "cli.py").write_text("from hut.results.page import x\n")
+    monkeypatch.setattr(sys.modules[__name__], "MODULES", {**fake, "hut.cli": tmp_path / "cli.py"})
+    with pytest.raises(AssertionError, match="imports hut.cli, which imports hut.results"):
+        test_results_imports_follow_its_layers_and_never_go_back_up()

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from hut import aggregate
-from hut.tables import figure4 as F
+from hut.results.figures import figure4 as F
+from hut.results.tables import figure4 as T
+from hut.tasks import build_task
 from tests.helpers import make_cfg
 from hut.trainer import run
 
@@ -25,7 +27,7 @@ def two_runs(tmp_path_factory):
 def test_builds_table_and_figures(two_runs, tmp_path):
     """Through the aggregator, which draws Figure 4 when the experiment's SQuAD runs are there."""
     o = aggregate.options([f"results_dir={two_runs}", f"out_dir={tmp_path}", "experiments.figure4=debug", "tables=[]",
-                               "report=false"])
+                           "report=false", "page=false", "ship_records=false"])
     written = aggregate.build(o, log=lambda s: None)["written"]
     names = sorted(p.name for p in written)
     assert names == ["figure4.csv", "figure4.html", "figure4.md", "figure4.pdf", "figure4.png", "figure4.tex",
@@ -39,9 +41,9 @@ def test_builds_table_and_figures(two_runs, tmp_path):
 
 def test_panels_of_chosen_questions(two_runs, tmp_path):
     runs, _ = F.load_runs(two_runs)
-    runs = F.figure_runs(runs, "debug", ["hut", "lora"], 0)
+    runs = T.figure_runs(runs, "debug", ["hut", "lora"], 0)
     loaded = [F.load_run((two_runs / r.path).parent) for r in runs]
-    task = F.build_task(loaded[0].record["config"], loaded[0].tokenizer)
+    task = build_task(loaded[0].record["config"], loaded[0].tokenizer)
     preds = [json.loads(((two_runs / r.path).parent / "predictions.json").read_text()) for r in runs]
     rows = F.panels_of(loaded, task, runs, preds, [0, 1])  # whatever the tiny models answered
     assert [len(r["panels"]) for r in rows] == [2, 2]

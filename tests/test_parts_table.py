@@ -1,4 +1,4 @@
-"""The parts-of-HUT table (``hut.tables.parts``) built by the aggregator from records written as the
+"""The parts-of-HUT table (``hut.results.tables.parts``) built by the aggregator from records written as the
 trainer writes them (``tests/fixtures/records/make_records.py``'s ``make``, into a temporary folder):
 every row of the ``parts`` sweep in its order, Table 1's tasks as columns, mean ± std over seeds, and
 the paper's Table 1 rows below with ours − paper for the HUT row (a Table 1 config)."""

@@ -1,4 +1,4 @@
-"""Reproduction verdicts, claims and epoch selection (hut.report) on constructed numbers and fixture records.
+"""Reproduction verdicts, claims and epoch selection (hut.results.judge) on constructed numbers and fixture records.
 
 Expected values are recomputed here from scipy / numpy, never copied from the code under test.
 """
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from hut.report import claims as C
-from hut.report import selection as SEL
-from hut.report import stats as S
-from hut.report import verdicts as V
-from hut.tables.runs import Run
+from hut.results.judge import claims as C
+from hut.results.judge import selection as SEL
+from hut.results.judge import stats as S
+from hut.results.judge import verdicts as V
+from hut.results.runs import Run
 
 # --------------------------------------------------------------------------------------------------
 # Verdicts per cell
@@ -245,3 +245,48 @@ def test_e2e_rescores_a_subset_of_its_saved_outputs_with_bleu(tmp_path):
     (tmp_path / "references.txt").write_text("\n\n".join("\n".join(r) for r in refs) + "\n")
     got = TASKS.get("e2e").score_predictions({"outputs": outs}, [0, 2], tmp_path)
     assert got == pytest.approx(mteval_bleu_nist([outs[0], outs[2]], [refs[0], refs[2]])["BLEU"])
+
+
+# --------------------------------------------------------------------------------------------------
+# The report of every experiment file: sections, captions and records named after that experiment
+# --------------------------------------------------------------------------------------------------
+def _experiment_names() -> list[str]:
+    """Every experiment (records' name) whose files feed a table the aggregator writes."""
+    from hut import aggregate
+    from hut import experiments as ex
+    from hut.config import CONFIG_DIR
+
+    files = [p.stem for p in sorted((Path(CONFIG_DIR) / "experiment").glob("*.yaml"))]
+    names = {ex.meta(f)["experiment_name"] for f in files if ex.meta(f)["table"] in aggregate.TABLE_KEYS}
+    assert names, "no experiment file feeds a table"
+    return sorted(names)
+
+
+@pytest.mark.parametrize("experiment", _experiment_names())
+def test_the_report_of_each_experiment_speaks_of_that_experiment(experiment, tmp_path):
+    import re
+
+    from hut import aggregate
+    from hut.results.labels import model_label, task_label
+
+    (tmp_path / "runs").mkdir()
+    o = aggregate.options([f"experiment={experiment}", f"results_dir={tmp_path / 'runs'}", f"out_dir={tmp_path}",
+                           "flops=false", "figure=false"])
+    aggregate.build(o, log=lambda s: None)
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"experiment `([^`]+)`", report)) | set(re.findall(r"\| `([^`]+)` \| \w+ \| \*\*", report))
+    assert named <= {experiment, *o["experiments"].values()} and experiment in named | {""}, named
+    assert not named - {o["experiments"][t] for t in o["tables"]}, (named, o["tables"])
+    assert "## Seeds, statistics and epoch selection per cell" in report and "| Cell |" not in report  # no runs
+    assert "no record here kept per-epoch dev predictions" not in report
+    for key in o["tables"]:
+        md = (tmp_path / "tables" / f"{key}.md").read_text(encoding="utf-8")
+        assert f"experiment `{o['experiments'][key]}`" in md
+    if "table5" in o["tables"]:  # the caption names the metrics of the tasks the sweep runs, none other
+        from hut.results.layout import layout
+
+        caption = (tmp_path / "tables" / "table5.md").read_text(encoding="utf-8").split("\n\n")[1]
+        tasks = {task_label(t) for t in layout("table5", o["experiments"]["table5"]).tasks}
+        assert set(re.findall(r"[(;] ?([^:;()]+): (?:accuracy|Matthews corr\.|Pearson corr\.)", caption)) == tasks, caption
+        models = {row.key[2] for row in layout("table5", o["experiments"]["table5"]).rows}
+        assert all(model_label(m) in caption for m in models), caption

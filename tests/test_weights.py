@@ -11,7 +11,7 @@ from hut import identity, models
 from hut.config import compose
 from hut.export import load_trainable, save_trainable
 from hut.methods import build_method, prepare_model
-from hut.tables.runs import Cell, add, load_runs
+from hut.results.runs import Cell, add, load_runs
 from hut.trainer import RunConflict, run, run_paths
 from tests.conftest import model_cfg
 from tests.helpers import FIXTURES, make_cfg, needs_package

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from hut.results.render.formats import markdown as md_table
+
 E2E_TRAIN_PAIRS, E2E_TEST_MRS, TABLE7_BATCH = 42_061, 630, 4
 
 
@@ -107,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     md = (f"# hut.bench.decode\n\nCommand: `{result['setup']['command']}`\n\nSmolLM2-135M, {len(mrs)} E2E test MRs, "
           f"beam {t['num_beams']}, length penalty {t['length_penalty']}, no-repeat {t['no_repeat_ngram_size']}, "
           f"{t['max_new_tokens']} new tokens at most; 1 thread, {s['pairs']} interleaved pairs (process CPU time).\n\n"
-          f"| decoding | MRs/s |\n|---|---:|\n"
-          + "".join(f"| {k} | {statistics.fmean(len(mrs) / x for x in v):.3f} |\n" for k, v in runs.items())
+          + md_table(["decoding", "MRs/s"], [[k, f"{statistics.fmean(len(mrs) / x for x in v):.3f}"]
+                                              for k, v in runs.items()])
           + f"\nSuite (batches of {s['batch']}) / plain generate per MR: **{ratio.text() if ratio else '-'}**; "
           f"identical outputs: {same} of {len(mrs)}.\n\nShare of an E2E epoch spent decoding (extrapolated from the "
           f"measured rates, not run): {share:.1%} (training {epoch_train / 3600:.1f} h = "

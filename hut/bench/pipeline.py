@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from hut.results.render.formats import markdown as md_table
+
 
 
 
@@ -136,11 +138,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{r_wall.text() if r_wall else '-'} (wall)")
     md = (f"# hut.bench.pipeline\n\nCommand: `{result['setup']['command']}`\n\n{result['setup']['job']}; "
           f"{s['steps']} steps of batch {s['batch']}, max length {s['max_length']}, {s['eval']} dev sentences, "
-          f"{s['dtype']}, 1 thread; {s['pairs']} interleaved pairs.\n\n| run | examples/s (CPU) | examples/s (wall) | "
-          f"dev accuracy |\n|---|---:|---:|---:|\n"
-          + "".join(f"| {k} | {sum(result['examples_per_s_cpu'][k]) / len(times[k]):.1f} | "
-                    f"{sum(result['examples_per_s_wall'][k]) / len(times[k]):.1f} | "
-                    f"{sum(acc[k]) / len(acc[k]):.3f} |\n" for k in times)
+          f"{s['dtype']}, 1 thread; {s['pairs']} interleaved pairs.\n\n"
+          + md_table(["run", "examples/s (CPU)", "examples/s (wall)", "dev accuracy"],
+                     [[k, f"{sum(result['examples_per_s_cpu'][k]) / len(times[k]):.1f}",
+                       f"{sum(result['examples_per_s_wall'][k]) / len(times[k]):.1f}",
+                       f"{sum(acc[k]) / len(acc[k]):.3f}"] for k in times])
           + f"\n{line}\n")
     write(result, Path(s["out"]), "pipeline-cpu" + ("" if s["dtype"] == "float32" else f"-{s['dtype']}"), md)
     print(md)

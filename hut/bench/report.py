@@ -13,8 +13,11 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from hut.records import write_atomic
+from hut.results.render.formats import markdown as md_table
 
-def _r(d: Mapping[str, Any] | None, digits: int = 3) -> str:
+
+def ratio_text(d: Mapping[str, Any] | None, digits: int = 3) -> str:
     if not d:
         return "–"
     lo, hi = d["ci95"]
@@ -38,7 +41,7 @@ def goals(model: str, res: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "value": m, "met": None if not m else m["ci95"][0] <= 1.0})
     for g in out:
         v = g["value"]
-        shown = _r(v) if isinstance(v, Mapping) else ("–" if v is None else f"{v:+.2f} MiB")
+        shown = ratio_text(v) if isinstance(v, Mapping) else ("–" if v is None else f"{v:+.2f} MiB")
         g["line"] = (f"GOAL [{model}] {g['goal']}: {shown} "
                      f"{'not measured' if g['met'] is None else ('MET' if g['met'] else 'NOT MET')}"
                      + (f" ({g['detail']})" if g.get("detail") else ""))
@@ -57,26 +60,25 @@ def markdown(result: Mapping[str, Any]) -> str:
              "Ratios: geometric mean of per-round ratios [bootstrap 95% interval].", ""]
     for name, res in result["models"].items():
         ms = res["setup"]
-        lines += [f"## {name}: {ms['layers']} layers, batch {ms['batch']} x {ms['seq']} tokens, {ms['dtype']}", "",
-                  "| method | trainable | step (s, median) | vs floor | vs LoRA | vs LoRA (wall) | extra act vs floor "
-                  "(MiB) | peak mem (MiB) |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in res["rows"]:
-            extra = "–" if r["extra_act_mb"] is None else f"{r['extra_act_mb']:.2f}"
-            lines.append(f"| {r['method']} | {r['trainable_params']:,} | {r['train_step_s']:.4f} | "
-                         f"{_r(r['ratio_to_floor_ci'])} | {_r(r['ratio_to_lora_ci'])} | {_r(r['ratio_to_lora_wall_ci'])} | "
-                         f"{extra} | {r['peak_mem_mb']:.1f} |")
+        lines += [f"## {name}: {ms['layers']} layers, batch {ms['batch']} x {ms['seq']} tokens, {ms['dtype']}", ""]
+        lines.append(md_table(
+            ["method", "trainable", "step (s, median)", "vs floor", "vs LoRA", "vs LoRA (wall)",
+             "extra act vs floor (MiB)", "peak mem (MiB)"],
+            [[r["method"], f"{r['trainable_params']:,}", f"{r['train_step_s']:.4f}", ratio_text(r["ratio_to_floor_ci"]),
+              ratio_text(r["ratio_to_lora_ci"]), ratio_text(r["ratio_to_lora_wall_ci"]),
+              "–" if r["extra_act_mb"] is None else f"{r['extra_act_mb']:.2f}", f"{r['peak_mem_mb']:.1f}"]
+             for r in res["rows"]]).rstrip("\n"))
         inf = res["inference"]
         lines.append("")
         if inf.get("error"):
             lines.append(f"Inference: failed ({inf['error']}).")
         else:
             lines.append(f"Inference (forward, eval, {inf['rounds']} rounds): HUT merged/base "
-                         f"**{_r(inf['merged_over_base_ci'])}**, HUT unmerged/base {_r(inf['hut_unmerged_over_base_ci'])}, "
-                         f"LoRA unmerged/base {_r(inf['lora_unmerged_over_base_ci'])}; merged vs unmerged max |diff| "
+                         f"**{ratio_text(inf['merged_over_base_ci'])}**, HUT unmerged/base {ratio_text(inf['hut_unmerged_over_base_ci'])}, "
+                         f"LoRA unmerged/base {ratio_text(inf['lora_unmerged_over_base_ci'])}; merged vs unmerged max |diff| "
                          f"{inf['merged_max_abs_diff']:.2e}."
                          + (f" A/A control, a copy of the base in its own memory / base: "
-                            f"{_r(inf['base_copy_over_base_ci'])}." if inf.get("base_copy_over_base_ci") else ""))
+                            f"{ratio_text(inf['base_copy_over_base_ci'])}." if inf.get("base_copy_over_base_ci") else ""))
         rep = res.get("repeatable")
         if rep:
             lines.append(f"Repeatability: {rep['agree']} of {rep['pairs']} ratios' intervals overlap between the two "
@@ -100,8 +102,6 @@ def _clean(o: Any) -> Any:
 
 def write(result: Mapping[str, Any], out: Path, stem: str, md: str | None = None) -> tuple[Path, Path]:
     """<out>/<stem>.json (non-finite numbers as null) and <stem>.md (``md``, else this bench's markdown)."""
-    from hut.records import write_atomic
-
     j, m = Path(out) / f"{stem}.json", Path(out) / f"{stem}.md"
     write_atomic(j, json.dumps(_clean(result), indent=2, default=str, allow_nan=False) + "\n")
     write_atomic(m, markdown(result) if md is None else md)

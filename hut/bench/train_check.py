@@ -22,6 +22,8 @@ from typing import Any, Sequence
 
 import torch
 
+from hut.results.render.formats import markdown as md_table
+
 
 def lr_and_wd(method: str, model: str) -> tuple[float, float]:
     from hut import experiments as ex
@@ -72,15 +74,16 @@ def markdown(res: dict[str, Any]) -> str:
              f"{s['model']} ({s['layers']} layers) built from config, random weights; next-token loss on "
              f"{s['sequences']} fixed random sequences of {s['seq']} tokens; batch {s['batch']}, {s['steps']} steps, "
              f"AdamW at each method's paper-row lr; {s['device']}; loss means over the first and last "
-             f"{s['window']} steps.\n",
-             "| method | dtype | lr | loss first | loss last | drop | bf16 drop / float32 drop | step (ms) | peak mem (MiB) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"{s['window']} steps.\n"]
+    rows = []
     for r in res["runs"]:
         ratio = res["drop_ratio"].get(r["method"]) if r["dtype"] == "bf16" else None
-        mem = "–" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"
-        lines.append(f"| {r['method']} | {r['dtype']} | {r['lr']:g} | {r['loss_first']:.4f} | {r['loss_last']:.4f} | "
-                     f"{r['drop']:.4f} | {'–' if ratio is None else f'{ratio:.3f}'} | {r['step_s'] * 1e3:.1f} | {mem} |")
-    return "\n".join(lines) + "\n"
+        rows.append([r["method"], r["dtype"], f"{r['lr']:g}", f"{r['loss_first']:.4f}", f"{r['loss_last']:.4f}",
+                     f"{r['drop']:.4f}", "–" if ratio is None else f"{ratio:.3f}", f"{r['step_s'] * 1e3:.1f}",
+                     "–" if r["peak_mem_mb"] is None else f"{r['peak_mem_mb']:.0f}"])
+    lines.append(md_table(["method", "dtype", "lr", "loss first", "loss last", "drop", "bf16 drop / float32 drop",
+                           "step (ms)", "peak mem (MiB)"], rows, align="llrrrrrrr"))
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,8 +22,8 @@ from hut import flops, identity, records
 from hut.plan import hours as run_hours
 from hut.plan import memory
 from hut.plan.assumptions import datasets, gpu, hardware
-from hut.tables.labels import task_label
-from hut.tables.method_rows import row_label
+from hut.results.labels import task_label
+from hut.results.tables.method_table import row_label
 from hut.trainer import run_paths
 
 GIB = 2 ** 30
@@ -57,7 +57,7 @@ class Line:
 
 
 def _label(cell: ex.Cell, cfg: Mapping[str, Any]) -> str:
-    """The table's name of the row (:func:`hut.tables.method_rows.row_label`), its variant when the
+    """The table's name of the row (:func:`hut.results.tables.method_table.row_label`), its variant when the
     name does not carry it (Tables 4/5: ``HUT [qv-r8]``), and the task."""
     m, variant = cfg["method"], cfg.get("variant")
     s = row_label((m["name"], variant, cfg["model"]["name"], None), m.get("label"), False)

@@ -7,31 +7,32 @@ from typing import Callable, Sequence
 from hut import experiments as ex
 from hut.plan.assumptions import datasets, hardware
 from hut.plan.estimate import GIB, Line
+from hut.results.render.formats import simple, to_text
 
 MAX_JOBS = 4  # runs packed on one GPU at most: beyond that the runs contend for the same compute
 
 
-def _gib(x: float | None) -> str:
+def gib(x: float | None) -> str:
     return "?" if x is None else f"{x / GIB:.1f}"
 
 
-def _h(x: float | None) -> str:
+def hours(x: float | None) -> str:
     return "unknown" if x is None else (f"{x:.2f}" if x < 10 else f"{x:.0f}")
 
 
 def table(lines: Sequence[Line], free_gib: float) -> list[str]:
-    w = max([len(ln.label) for ln in lines] + [4])
-    out = [f"{'cell':<{w}}  batch×len  prec  runs done  peak GiB est. (weights+grads+AdamW+activations)  fits  "
-           f"h/run est.  h left est."]
+    rows = []
     for ln in lines:
         m = ln.memory
-        parts = (f"{_gib(m.get('total')):>5} = {_gib(m.get('weights'))}+{_gib(m.get('gradients'))}+"
-                 f"{_gib(m.get('adamw'))}+{_gib(m.get('activations'))}") if m else "    ?"
+        parts = (f"{gib(m.get('total'))} = {gib(m.get('weights'))}+{gib(m.get('gradients'))}+"
+                 f"{gib(m.get('adamw'))}+{gib(m.get('activations'))}") if m else "?"
         fits = "?" if not m else ("yes" if m["total"] <= free_gib * GIB else "NO")
         left = None if ln.hours is None else ln.hours * ln.left
-        out.append(f"{ln.label:<{w}}  {f'{ln.batch}×{ln.max_length}':>9}  {ln.precision:>4}  "
-                   f"{len(ln.finished):>3}/{len(ln.seeds):<3}  {parts:<49}  {fits:>4}  {_h(ln.hours):>10}  {_h(left):>11}")
-    return out
+        rows.append([ln.label, f"{ln.batch}×{ln.max_length}", ln.precision, f"{len(ln.finished)}/{len(ln.seeds)}",
+                     parts, fits, hours(ln.hours), hours(left)])
+    header = ["cell", "batch×len", "prec", "runs done", "peak GiB est. (weights+grads+AdamW+activations)", "fits",
+              "h/run est.", "h left est."]
+    return to_text(simple(header, rows, align="lrrrlrrr")).splitlines()
 
 
 def render(experiment: str, g: dict, lines: Sequence[Line], downloads: Sequence[dict], results_dir: str,
@@ -61,7 +62,7 @@ def render(experiment: str, g: dict, lines: Sequence[Line], downloads: Sequence[
     log(total_line(lines, g["kind"]))
     misfits = [ln for ln in lines if ln.fix]
     for ln in misfits:
-        log(f"does not fit a {g['kind']} ({free:.0f} GiB usable): {ln.label}: est. {_gib(ln.memory['total'])} GiB; "
+        log(f"does not fit a {g['kind']} ({free:.0f} GiB usable): {ln.label}: est. {gib(ln.memory['total'])} GiB; "
             f"set {ln.fix}")
     if misfits:
         log("  (batch_size and grad_accum are part of a run's identity: runs with these overrides are an override "
@@ -98,7 +99,7 @@ def recipe(experiment: str, g: dict, lines: Sequence[Line], free_gib: float, gpu
     if cluster:
         minutes = max(60, math.ceil(longest * 1.5 * 60))
         unknown = sum(ln.hours is None for ln in lines)
-        basis = (f"timeout 1.5 × the longest run's estimate of {_h(longest)} h" if not unknown else
+        basis = (f"timeout 1.5 × the longest run's estimate of {hours(longest)} h" if not unknown else
                  f"hours unknown for {unknown} cells: timeout {minutes} min is not an estimate for them; set "
                  f"hydra.launcher.timeout_min yourself")
         out += [f"  {base} hydra/launcher=slurm hydra.launcher.partition=<partition> "
@@ -136,13 +137,13 @@ def total_line(lines: Sequence[Line], kind: str) -> str:
     known_all = sum(ln.hours * len(ln.seeds) for ln in lines if ln.hours is not None)
     known_left = sum(ln.hours * ln.left for ln in lines if ln.hours is not None)
     if not unknown:
-        return f"total (est.): {_h(known_all)} GPU-hours for all {runs} runs, {_h(known_left)} for the {left} left, on one {kind}"
+        return f"total (est.): {hours(known_all)} GPU-hours for all {runs} runs, {hours(known_left)} for the {left} left, on one {kind}"
     why = "; ".join(sorted({ln.unknown or "no estimate" for ln in unknown}))
     n = sum(len(ln.seeds) for ln in unknown)
     if len(unknown) == len(lines):
         return f"total (est.): unknown GPU-hours for all {runs} runs on one {kind}: no cell has an estimate ({why})"
-    return (f"total (est.): unknown for all {runs} runs on one {kind}: at least {_h(known_all)} GPU-hours for the "
-            f"{runs - n} runs of estimated cells ({_h(known_left)} of them left), and {n} runs in {len(unknown)} cells "
+    return (f"total (est.): unknown for all {runs} runs on one {kind}: at least {hours(known_all)} GPU-hours for the "
+            f"{runs - n} runs of estimated cells ({hours(known_left)} of them left), and {n} runs in {len(unknown)} cells "
             f"unknown ({why})")
 
 
@@ -153,18 +154,17 @@ def _ms(seconds: float) -> str:
 def hours_table(lines: Sequence[Line]) -> list[str]:
     """Per cell, what its hours are made of: the training step (FLOP time against the kernel floor, and
     which bounds it) and the evaluation or decoding it adds."""
-    w = max([len(ln.label) for ln in lines] + [4])
-    out = [f"{'cell':<{w}}  train steps  kernels/step  step ms: FLOPs  floor  bound    steps/s  "
-           f"eval: steps × ms  bound    h/run est."]
+    rows = []
     for ln in lines:
         if ln.time is None:
-            out.append(f"{ln.label:<{w}}  unknown: {ln.unknown or 'no estimate'}")
+            rows.append([ln.label, f"unknown: {ln.unknown or 'no estimate'}", "", "", "", "", "", "", "", ""])
             continue
         tr, ev = ln.time.phases
-        out.append(f"{ln.label:<{w}}  {tr.steps:>11,}  {tr.kernels:>12,}  {_ms(tr.flop_s):>14}  {_ms(tr.floor_s):>5}  "
-                   f"{tr.bound:<7}  {1 / tr.step_s:>7.1f}  {f'{ev.steps:,} × {_ms(ev.step_s)}':>16}  {ev.bound:<7}  "
-                   f"{_h(ln.hours):>10}")
-    return out
+        rows.append([ln.label, f"{tr.steps:,}", f"{tr.kernels:,}", _ms(tr.flop_s), _ms(tr.floor_s), tr.bound,
+                     f"{1 / tr.step_s:.1f}", f"{ev.steps:,} × {_ms(ev.step_s)}", ev.bound, hours(ln.hours)])
+    header = ["cell", "train steps", "kernels/step", "step ms: FLOPs", "floor", "bound", "steps/s",
+              "eval: steps × ms", "bound", "h/run est."]
+    return to_text(simple(header, rows, align="lrrrrlrrlr")).splitlines()
 
 
 def how_hours(g: dict, lines: Sequence[Line]) -> list[str]:

@@ -1,0 +1,45 @@
+"""Writing the results' files: only when their bytes change, atomically; and the records they were
+built from, shipped beside them.
+
+:func:`ship_records` copies, for every run the outputs read, the files that let a reader check a
+figure from a fresh clone: the record (``metrics.json``: metrics per epoch, the resolved config,
+git sha, versions), the per-epoch dev predictions and the task's scoring files (E2E references and
+outputs, SQuAD predictions). Never weights, checkpoints or locks. The copies land under
+``<out_dir>/records/`` at the path the run had under its ``results_dir``; aggregating that folder
+again gives the same tables.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from hut.records import DEV_PREDICTIONS, write_atomic
+
+RECORDS_DIR = "records"
+#: a run folder's files that are shipped with the outputs (anything else stays behind)
+SHIPPED = ("metrics.json", DEV_PREDICTIONS, "references.txt", "predictions.txt", "predictions.json")
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write only if the bytes differ (a rebuild leaves unchanged files untouched), atomically."""
+    if path.exists() and path.read_bytes() == data:
+        return
+    write_atomic(path, data)
+
+
+def ship_records(results_dir: str | Path, run_paths: Iterable[str], out_dir: str | Path) -> list[Path]:
+    """Copy the shipped files of each run (``run_paths``: record paths relative to ``results_dir``)
+    to ``<out_dir>/records/``; the paths written. A results_dir that *is* that folder ships nothing."""
+    root, dest_root = Path(results_dir).resolve(), (Path(out_dir) / RECORDS_DIR).resolve()
+    if root == dest_root:
+        return []
+    written = []
+    for rel in sorted(set(run_paths)):
+        src_dir = (root / rel).parent
+        for name in SHIPPED:
+            src = src_dir / name
+            if src.is_file():
+                dest = dest_root / Path(rel).parent / name
+                write_bytes(dest, src.read_bytes())
+                written.append(dest)
+    return written
