@@ -12,7 +12,9 @@ from hut.config import compose
 from hut.export import load_trainable, save_trainable
 from hut.methods import build_method, prepare_model
 from hut.tables.runs import Cell, add, load_runs
-from hut.trainer import RunConflict, run, run_paths
+from hut.runs import run_paths
+from hut.runs.store import RunConflict
+from hut.trainer import run
 from tests.conftest import model_cfg
 from tests.helpers import FIXTURES, make_cfg, needs_package
 

@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from hut.files.atomic import write_atomic
+
 
 def _r(d: Mapping[str, Any] | None, digits: int = 3) -> str:
     if not d:
@@ -100,8 +102,6 @@ def _clean(o: Any) -> Any:
 
 def write(result: Mapping[str, Any], out: Path, stem: str, md: str | None = None) -> tuple[Path, Path]:
     """<out>/<stem>.json (non-finite numbers as null) and <stem>.md (``md``, else this bench's markdown)."""
-    from hut.records import write_atomic
-
     j, m = Path(out) / f"{stem}.json", Path(out) / f"{stem}.md"
     write_atomic(j, json.dumps(_clean(result), indent=2, default=str, allow_nan=False) + "\n")
     write_atomic(m, markdown(result) if md is None else md)

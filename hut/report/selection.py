@@ -26,7 +26,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from hut.records import DEV_PREDICTIONS, read_epoch_predictions
+from hut.runs import DEV_PREDICTIONS, read_epoch_predictions
 
 SPLIT_SEED = 0
 #: a seed within this many points (× 100) of the chance score counts as not converged

@@ -43,7 +43,7 @@ import torch
 from hut.config import cli_options
 from hut.export import load_run
 from hut.models import load_tokenizer
-from hut.records import read_record
+from hut.runs import read_record
 from hut.metrics.squad import exact_match_score, max_over_ground_truths, squad_scores
 from hut.tables.context import Context
 from hut.tables.labels import method_label, model_label

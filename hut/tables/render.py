@@ -44,7 +44,7 @@ def fmt_params(values: Sequence[int]) -> str:
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write only if the bytes differ (a rebuild leaves unchanged files untouched), atomically."""
-    from hut.records import write_atomic
+    from hut.files.atomic import write_atomic
 
     if path.exists() and path.read_bytes() == data:
         return

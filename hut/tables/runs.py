@@ -68,7 +68,7 @@ def _dict(x: Any) -> dict | None:
 def load_runs(results_dir: str | Path) -> tuple[list[Run], list[Problem]]:
     """Every ``metrics.json`` under ``results_dir`` (sorted by path); unreadable ones as problems."""
     from hut.identity import variant_label
-    from hut.records import READABLE_SCHEMAS, CorruptRecord, read_record, record_fingerprint
+    from hut.runs import READABLE_SCHEMAS, CorruptRecord, read_record, record_fingerprint
 
     root = Path(results_dir)
     runs: list[Run] = []
