@@ -21,6 +21,9 @@ import hashlib
 import json
 from typing import Any, Mapping, Sequence
 
+from hut import experiments
+from hut.config import compose
+
 #: dotted key -> why it cannot change the result (and so is not part of the fingerprint)
 EXCLUDED: dict[str, str] = {
     "seed": "in the run's path; the fingerprint names the configuration that the seeds of a cell share",
@@ -89,8 +92,6 @@ def _override_key(override: str) -> str:
 
 def sweep_keys(experiment: str | None) -> list[str]:
     """The keys an experiment file sweeps (its ``hydra.sweeper.params``; none for a non-experiment)."""
-    from hut import experiments
-
     if not experiment:
         return []
     try:
@@ -107,8 +108,6 @@ def override_variant(container: Mapping[str, Any], overrides: Sequence[str]) -> 
     that choose the run (:data:`IDENTITY_KEYS` and the experiment's sweep keys) and compared with
     ``container``, so an override that restates a default is no variant.
     """
-    from hut.config import compose
-
     experiment = next((o.split("=", 1)[1] for o in overrides if _override_key(o) == "experiment"), None)
     identity = set(IDENTITY_KEYS) | set(sweep_keys(experiment))
     chosen = [o for o in overrides if _override_key(o) in identity]

