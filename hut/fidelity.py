@@ -17,6 +17,7 @@ same list. A deviation that no longer occurs fails too (the list must stay true)
 """
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,8 +115,6 @@ class _Checker:
             self.report.mismatches.append(Mismatch(self.e, row, check, f"ours {ours!r}, paper {paper!r}"))
 
     def params(self, cfg: Mapping[str, Any]) -> int:
-        import json
-
         key = json.dumps(cfg["method"], sort_keys=True)
         if key not in self._counts:
             self._counts[key] = count(load_group("model", PAPER_MODEL[self.e]), dict(cfg["method"]))["adapter"]

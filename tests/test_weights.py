@@ -97,7 +97,7 @@ def test_wrong_local_dir_and_unreachable_hub_are_one_line_saying_what_to_set(tmp
     def offline(*a, **k):
         raise huggingface_hub.errors.LocalEntryNotFoundError("Cannot find an appropriate cached snapshot folder")
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    monkeypatch.setattr(models, "snapshot_download", offline)
     models._hub_snapshot.cache_clear()
     with pytest.raises(models.WeightsUnavailable) as e:
         models.weights_dir({"name": "x", "source": "hub", "hf_id": "org/not-cached"})

