@@ -284,3 +284,16 @@ def test_prefix_does_not_shift_encoder_positions():
     logits(model, b)
     logits(frozen, b)
     torch.testing.assert_close(seen["prefix"], seen["frozen"], atol=0, rtol=0)
+
+
+def test_a_model_type_users_type_is_accepted_as_its_family(tiny_model):
+    """``prepare_model(model, method, "roberta", ...)`` is the bert family's (what a user of the library
+    would type for a RoBERTa); a family that is neither is one line naming both lists."""
+    heads = ("classifier",)
+    by_type = prepare_model(tiny_model("tiny_roberta").model, build_method({"name": "hut", "r": 2}), "roberta", heads)
+    by_family = prepare_model(tiny_model("tiny_roberta").model, build_method({"name": "hut", "r": 2}), "bert", heads)
+    assert count_parameters(by_type, heads) == count_parameters(by_family, heads)
+    assert count_parameters(by_type, heads)["adapter"] > 0
+    with pytest.raises(ValueError, match=r"^unknown model family 'deberta': give a family \(bert, gpt2, llama\) "
+                                         r"or a transformers model type \(bert, gpt2, llama, roberta\)$"):
+        prepare_model(tiny_model("tiny_roberta").model, build_method({"name": "hut"}), "deberta", heads)
