@@ -142,7 +142,7 @@ def _setup(this: store.Run, device: str, t0: float) -> _Training:
     record = store.start(
         this, params=adapted.params, eval_subset=task.eval_subset(),
         steps={"per_epoch": steps_per_epoch, "total": total_steps, "warmup": warmup},
-        device=devices.describe(acc.device, str(acc.mixed_precision), acc.num_processes),
+        device=devices.describe(acc.device, str(acc.mixed_precision), acc.num_processes), weights=this.weights,
         nondeterministic_kernels=acc.device.type == "cuda")
     return _Training(this, t0, acc, adapted, model, optimizer, scheduler, task, train_set, record, epochs,
                      total_steps, dict(START))

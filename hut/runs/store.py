@@ -180,9 +180,9 @@ def archive_record(paths: RunPaths) -> Path | None:
 
 
 def start(run: Run, **fields: Any) -> dict[str, Any]:
-    """The run's record as it starts (status running; not yet written)."""
-    return new_record(run.config, run.paths, fingerprint=run.fingerprint, overrides=run.variant,
-                      weights=run.weights, **fields)
+    """The run's record as it starts (status running; not yet written), with the weights it loads."""
+    fields.setdefault("weights", run.weights)
+    return new_record(run.config, run.paths, fingerprint=run.fingerprint, overrides=run.variant, **fields)
 
 
 def save(run: Run, record: Mapping[str, Any]) -> None:
