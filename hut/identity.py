@@ -6,7 +6,7 @@ Two things decide whether a finished record there is *this* run's result:
 * its **fingerprint**: a digest of :func:`result_config`, the resolved config without the keys
   that cannot change the result (:data:`EXCLUDED`, each with its reason) and without the seed (which
   is in the path). A finished record with the same fingerprint is skipped; a record at the same
-  path with another fingerprint is never reused (``hut.trainer`` stops with the differing keys);
+  path with another fingerprint is never reused (``hut.runs.store`` stops with the differing keys);
 * its **variant**: the overrides of a command that change the result relative to the experiment's
   own config (:func:`override_variant`), e.g. ``trainer.lr=0.0003``, give the run its own folder
   (:func:`variant_folder`). So ``python -m hut.train -m experiment=table1 trainer.lr=1e-4,3e-4`` writes
