@@ -8,6 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
 from hut.paper import register_resolver
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -24,10 +29,6 @@ def compose(overrides: Sequence[str] = (), config_name: str = "train", config_di
     such as the aggregator's ``experiment``, would otherwise be read as the run's config groups).
     Works inside a running Hydra app (``@hydra.main`` has initialised Hydra, for ``train``) and outside one.
     """
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
     if GlobalHydra.instance().is_initialized() and config_dir == CONFIG_DIR:
         return hydra_compose(config_name=config_name, overrides=list(overrides))
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
@@ -36,8 +37,6 @@ def compose(overrides: Sequence[str] = (), config_name: str = "train", config_di
 
 def load_group(group: str, name: str) -> dict:
     """One file of a config group (``configs/<group>/<name>.yaml``) as a plain dict; a clear error if absent."""
-    from omegaconf import OmegaConf
-
     path = CONFIG_DIR / group / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
@@ -52,8 +51,6 @@ def cli_options(argv: Sequence[str], name: str, prog: str, usage: str = "") -> d
 
     A misspelt key or a bad value is Hydra's error, shown as one line naming the command.
     """
-    from omegaconf import OmegaConf
-
     try:
         return OmegaConf.to_container(compose(list(argv), name, CLI_DIR), resolve=True)
     except Exception as e:  # noqa: BLE001 - Hydra's override errors: one line (and the usage)

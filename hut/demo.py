@@ -19,7 +19,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from hut.runtime.console import quiet_libraries
+from hut import aggregate
+from hut import experiments as ex
+from hut.config import compose, split_own
+from hut.trainer import run
 
 EXPERIMENTS = ("demo", "demo_rank")  # make demo; demo_e2e: make demo-e2e (see above)
 ALL_EXPERIMENTS = (*EXPERIMENTS, "demo_e2e")
@@ -57,8 +60,6 @@ def choose_data_source() -> list[str]:
 
 def parse_args(argv: list[str]) -> tuple[list[str], list[str], str]:
     """(experiments, Hydra overrides for every run, out_dir)."""
-    from hut.config import split_own
-
     own, extra = split_own(argv, ("experiments", "out_dir"), "hut.demo",
                            "give experiments=..., out_dir=... or Hydra overrides (key=value) for every run")
     exps = [e for e in own["experiments"].split(",") if e] if "experiments" in own else list(EXPERIMENTS)
@@ -68,11 +69,6 @@ def parse_args(argv: list[str]) -> tuple[list[str], list[str], str]:
 
 def run_all(experiments: list[str], extra: list[str]) -> tuple[list[dict], str]:
     """Every run of the experiments (finished ones are skipped); (records, their results_dir)."""
-    from hut import experiments as ex
-    from hut.config import compose
-    from hut.train import _validate
-    from hut.trainer import run
-
     data = choose_data_source()
     jobs = [cell.run_overrides(seed, tuple(data + extra)) for e in experiments for cell in ex.cells(e)
             for seed in ex.seeds(e)]
@@ -81,7 +77,6 @@ def run_all(experiments: list[str], extra: list[str]) -> tuple[list[dict], str]:
         cfg = compose(ov)
         print(f"[demo {i}/{len(jobs)}] {cfg.task.name} {cfg.method.name} {cfg.model.name} seed={cfg.seed}",
               flush=True)
-        _validate(cfg)
         out.append(run(cfg, ov))
         results_dirs.add(str(cfg.results_dir))
     if len(results_dirs) != 1:
@@ -90,10 +85,7 @@ def run_all(experiments: list[str], extra: list[str]) -> tuple[list[dict], str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from hut import aggregate
-
     experiments, extra, out_dir = parse_args(sys.argv[1:] if argv is None else argv)
-    quiet_libraries("trainer.progress=false" not in extra)  # as hut.train: no colour codes in a log file
     t0 = time.time()
     _, results_dir = run_all(experiments, extra)
     aggregate.main([f"results_dir={results_dir}", f"out_dir={out_dir}", *AGGREGATE])

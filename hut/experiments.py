@@ -15,8 +15,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from hut.config import CONFIG_DIR
+from omegaconf import OmegaConf
 
+from hut.config import CONFIG_DIR, compose
 
 
 def experiment_file(name: str) -> Path:
@@ -30,8 +31,6 @@ def experiment_file(name: str) -> Path:
 @functools.lru_cache(maxsize=None)
 def _raw(name: str) -> dict:
     """The experiment file as written (read once per process; callers only read it)."""
-    from omegaconf import OmegaConf
-
     return OmegaConf.to_container(OmegaConf.load(experiment_file(name)), resolve=False) or {}
 
 
@@ -72,10 +71,6 @@ class Cell:
     @cached_property
     def config(self):
         """The cell's resolved config (seed of the sweep's first)."""
-        from omegaconf import OmegaConf
-
-        from hut.config import compose
-
         return OmegaConf.to_container(compose(self.run_overrides(seeds(self.experiment)[0])), resolve=True)
 
 

@@ -29,9 +29,9 @@ import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import load_file, save
 
-from hut.methods import build_method, prepare_model
-from hut.models import load_model
-from hut.records import read_record, write_atomic
+from hut.build import build
+from hut.files.atomic import write_atomic
+from hut.runs.record import read_record
 from hut.runtime.seed import seed_everything
 from hut.tasks import task_info
 
@@ -232,8 +232,6 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     cfg = rec["config"]
     seed_everything(int(cfg["seed"]))
     kind, num_labels = task_info(cfg["task"]["name"])
-    loaded = load_model(cfg["model"], kind, num_labels)
-    method = build_method(cfg["method"])
-    model = prepare_model(loaded.model, method, loaded.family, loaded.head_prefixes)
-    load_trainable(model, run_dir, base=base_model_label(cfg["model"], rec.get("weights")))
-    return LoadedRun(model.to(device).eval(), loaded.tokenizer, method, rec)
+    adapted = build(cfg["model"], cfg["method"], kind, num_labels)
+    load_trainable(adapted.model, run_dir, base=base_model_label(cfg["model"], rec.get("weights")))
+    return LoadedRun(adapted.model.to(device).eval(), adapted.tokenizer, adapted.method, rec)

@@ -5,7 +5,7 @@ dictionary lookup on a module constant otherwise. Points the code reaches:
 
 * ``step``: after each optimiser step;
 * ``eval``: after each evaluation batch (GLUE forward, E2E beam-search batch);
-* ``write:<file name>``: inside :func:`hut.records.write_atomic`, after the temporary file is written
+* ``write:<file name>``: inside :func:`hut.files.atomic.write_atomic`, after the temporary file is written
   and synced, before it replaces ``<file name>`` (``metrics.json``, ``checkpoint.pt``, ...).
 
 Actions, at the ``n``-th time (1-based) this process reaches the point:

@@ -17,12 +17,17 @@ same list. A deviation that no longer occurs fails too (the list must stay true)
 """
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from hut.paper import PAPER_MODEL
+from hut import experiments as ex
+from hut.config import cli_options, load_group
+from hut.paper import PAPER_MODEL, PUBLISHED_FILE, published
+from hut.params import count
+
 
 PAPER_EXPERIMENTS = ("table1", "table3", "table4", "table5")
 # Seeds the paper averages over (Table 1 caption: 5; Table 3: 3); Tables 4 and 5 do not say.
@@ -110,11 +115,6 @@ class _Checker:
             self.report.mismatches.append(Mismatch(self.e, row, check, f"ours {ours!r}, paper {paper!r}"))
 
     def params(self, cfg: Mapping[str, Any]) -> int:
-        import json
-
-        from hut.config import load_group
-        from hut.params import count
-
         key = json.dumps(cfg["method"], sort_keys=True)
         if key not in self._counts:
             self._counts[key] = count(load_group("model", PAPER_MODEL[self.e]), dict(cfg["method"]))["adapter"]
@@ -163,9 +163,6 @@ def _check_table7(ck: _Checker, row: str, cfg: Mapping[str, Any]) -> None:
 
 def check(experiments: Sequence[str] = PAPER_EXPERIMENTS, published_file: str | Path | None = None) -> Report:
     """Compose every cell of ``experiments`` and compare it with the paper (see the module doc)."""
-    from hut import experiments as ex
-    from hut.paper import PUBLISHED_FILE, published
-
     pub = published(published_file or PUBLISHED_FILE)
     report = Report()
     for e in experiments:
@@ -219,8 +216,6 @@ def _check_sweep(ck: _Checker, e: str, cells, pub: Mapping[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hut.config import cli_options
-
     exps = cli_options(sys.argv[1:] if argv is None else argv, "fidelity", "hut.fidelity")["experiments"]
     exps = list(exps or PAPER_EXPERIMENTS)
     report = check(exps)

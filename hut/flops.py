@@ -12,9 +12,8 @@ Two different quantities, kept apart everywhere (Table 2 says which is which):
 
 * **Measured**: what one step costs on the real-size architecture, counted by
   ``torch.utils.flop_counter.FlopCounterMode`` while the model runs (:func:`measure`). The model is
-  built from its config (``hut.models.load_model(..., pretrained=False)``, no download) on the
-  ``meta`` device, so nothing is computed; the method is applied with ``hut.methods.build_method`` +
-  ``prepare_model`` exactly as the trainer does. Conventions (stated in the table):
+  built from its config with the method applied exactly as the trainer builds it (``hut.build.build``,
+  ``pretrained=False``: no download) on the ``meta`` device, so nothing is computed. Conventions (stated in the table):
 
   - input: ``BATCH`` × ``SEQ_LEN`` = 1 × 128 tokens; eval mode (dropout off); eager attention (so
     the attention matmuls are counted the same way on every device);
@@ -24,8 +23,9 @@ Two different quantities, kept apart everywhere (Table 2 says which is which):
     attention kernels); FlopCounterMode does not count elementwise work, so ``elementwise`` counts
     1 FLOP per output element of every ATen op tagged pointwise (copies and casts excluded).
     HUT's own work is almost all elementwise, so both are reported;
-  - the *frozen* floor is the same model with every weight frozen and only the task head trained:
-    "extra" is a method's cost above what training just the head already costs.
+  - the *frozen* floor is the same model with every weight frozen and only the task head trained
+    (:class:`hut.methods.frozen.Frozen`): "extra" is a method's cost above what training just the
+    head already costs.
 
   A method whose code cannot run on ``meta`` (data-dependent checks, device-type queries) is
   measured on the CPU with real tensors at the real width but 1, 2 and 3 layers; the counts are
@@ -39,14 +39,22 @@ import copy
 import functools
 import hashlib
 import json
+import sys
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.flop_counter import FlopCounterMode
+
+from hut.build import build
+from hut.config import cli_options, load_group
 from hut.data.cache import cache_root
-from hut.params import KIND_OF_FAMILY
-from hut.records import write_json_atomic
+from hut.files.atomic import write_json_atomic
+from hut.methods import METHODS
 
 BATCH = 1
 SEQ_LEN = 128
@@ -120,10 +128,6 @@ class Measurement:
 
 
 def _elementwise_mode():
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_flatten
-
     class ElementwiseCounter(TorchDispatchMode):
         def __init__(self):
             super().__init__()
@@ -140,9 +144,6 @@ def _elementwise_mode():
 
 def count_step(model, input_ids, train: bool) -> Count:
     """FLOPs of one training step (forward + backward of logits.sum()) or one no-grad forward."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
     fc = FlopCounterMode(display=False)
     ew = _elementwise_mode()
     with fc, ew:
@@ -156,7 +157,7 @@ def count_step(model, input_ids, train: bool) -> Count:
     return Count(int(fc.get_total_flops()), int(ew.total))
 
 
-def _layer_key(arch: Mapping[str, Any]) -> str:
+def layer_key(arch: Mapping[str, Any]) -> str:
     for key in ("num_hidden_layers", "n_layer"):
         if key in arch:
             return key
@@ -168,39 +169,17 @@ def _count_model_cfg(model_cfg: Mapping[str, Any], layers: int | None = None) ->
     cfg["arch"] = dict(cfg["arch"])
     cfg["arch"]["attn_implementation"] = "eager"
     if layers is not None:
-        cfg["arch"][_layer_key(cfg["arch"])] = layers
+        cfg["arch"][layer_key(cfg["arch"])] = layers
     return cfg
 
 
 def _build(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any] | None, device: str):
-    import torch
-
-    from hut.methods import build_method, count_parameters, prepare_model
-    from hut.methods.base import Method
-    from hut.models import FAMILY_OF_MODEL_TYPE, load_model
-
-    family = FAMILY_OF_MODEL_TYPE.get(str(model_cfg["arch"]["model_type"]), "bert")
-    kind = KIND_OF_FAMILY.get(family, "classification")
-    with torch.device(device):
-        lm = load_model(model_cfg, kind, num_labels=2, pretrained=False, with_tokenizer=False)
-        if method_cfg is None:
-            class Floor(Method):  # nothing injected: only the task head trains
-                name = "frozen"
-
-                def apply(self, model, family):
-                    return model
-
-            method = Floor({"name": "frozen"})
-        else:
-            method = build_method(method_cfg)
-        model = prepare_model(lm.model, method, lm.family, lm.head_prefixes)
-    model.eval()
-    return model, count_parameters(model, lm.head_prefixes)
+    adapted = build(model_cfg, method_cfg, pretrained=False, with_tokenizer=False, device=device)
+    adapted.model.eval()
+    return adapted.model, adapted.params
 
 
 def _measure_on(model_cfg, method_cfg, device: str, batch: int, seq_len: int) -> tuple[dict, Count, Count]:
-    import torch
-
     model, params = _build(model_cfg, method_cfg, device)
     ids = torch.full((batch, seq_len), 5, dtype=torch.long, device=device)
     infer = count_step(model, ids, train=False)
@@ -210,7 +189,7 @@ def _measure_on(model_cfg, method_cfg, device: str, batch: int, seq_len: int) ->
 
 def _extrapolate(model_cfg, method_cfg, batch: int, seq_len: int) -> tuple[dict, Count, Count, str]:
     """CPU, real width, 1/2/3 layers; exact linear extrapolation in depth (checked)."""
-    depth = int(model_cfg["arch"][_layer_key(model_cfg["arch"])])
+    depth = int(model_cfg["arch"][layer_key(model_cfg["arch"])])
     pts = [_measure_on(_count_model_cfg(model_cfg, n), method_cfg, "cpu", batch, seq_len) for n in (1, 2, 3)]
 
     def flat(p):
@@ -233,7 +212,7 @@ def canonical(cfg: Mapping[str, Any] | None) -> str:
 
 _CACHE: dict[tuple, Measurement] = {}
 #: What a count depends on besides its configs: the code that builds and counts the model.
-_CODE = ("flops.py", "models.py", "params.py", "methods")
+_CODE = ("flops.py", "build.py", "models.py", "methods")
 
 
 def cache_dir() -> Path:
@@ -242,9 +221,7 @@ def cache_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def _code_digest() -> str:
-    import torch
-
+def code_digest() -> str:
     h = hashlib.sha256(torch.__version__.encode())
     root = Path(__file__).resolve().parent
     for name in _CODE:
@@ -254,7 +231,7 @@ def _code_digest() -> str:
 
 
 def _disk_path(key: tuple) -> Path:
-    return cache_dir() / (hashlib.sha256(json.dumps([*key, _code_digest()]).encode()).hexdigest()[:32] + ".json")
+    return cache_dir() / (hashlib.sha256(json.dumps([*key, code_digest()]).encode()).hexdigest()[:32] + ".json")
 
 
 def _from_disk(key: tuple) -> Measurement | None:
@@ -274,8 +251,6 @@ def measure(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any] | None,
     the torch version and the counting code), so a second ``hut.aggregate`` measures nothing new.
     Errors are returned in ``error``, never raised (nor cached on disk).
     """
-    import torch
-
     key = (canonical(model_cfg), canonical(method_cfg), batch, seq_len)
     if key in _CACHE:
         return _CACHE[key]
@@ -286,10 +261,8 @@ def measure(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any] | None,
     mergeable = None
     if method_cfg is not None:
         try:
-            from hut.methods import METHODS
-
             mergeable = bool(getattr(METHODS.get(name), "mergeable", False))
-        except Exception:  # noqa: BLE001  unknown method: reported below
+        except KeyError:  # unknown method: reported below
             pass
     base = dict(model=str(model_cfg.get("name")), method=name, method_cfg=canonical(method_cfg), mergeable=mergeable)
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
@@ -316,16 +289,12 @@ def measure(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any] | None,
 
 
 def registered_methods() -> list[str]:
-    from hut.methods import METHODS
-
     return METHODS.names()
 
 
 def measure_all(model: str = "roberta_large", methods: list[str] | None = None,
                 batch: int = BATCH, seq_len: int = SEQ_LEN) -> list[Measurement]:
     """The frozen floor, then every method (default: all registered) with configs/method/<name>.yaml."""
-    from hut.config import load_group
-
     model_cfg = load_group("model", model)
     out = [measure(model_cfg, None, batch, seq_len)]
     for name in methods if methods is not None else registered_methods():
@@ -339,10 +308,6 @@ def measure_all(model: str = "roberta_large", methods: list[str] | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m hut.flops [model=roberta_large]``: print the measured counts as JSON lines."""
-    import sys
-
-    from hut.config import cli_options
-
     args = cli_options(sys.argv[1:] if argv is None else argv, "flops", "hut.flops")
     for m in measure_all(args["model"]):
         print(json.dumps(m.to_dict(), sort_keys=True))

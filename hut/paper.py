@@ -21,6 +21,9 @@ import functools
 from pathlib import Path
 from typing import Any, Mapping
 
+import yaml
+from omegaconf import OmegaConf
+
 ROOT = Path(__file__).resolve().parent.parent
 #: the model each paper experiment runs on (its tables' rows are about this model)
 PAPER_MODEL = {"table1": "roberta_large", "table3": "gpt2_medium", "table4": "roberta_large",
@@ -36,8 +39,6 @@ class PaperSettingError(ValueError):
 
 @functools.lru_cache(maxsize=None)
 def _yaml(path: str) -> dict:
-    import yaml
-
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f) or {}
 
@@ -90,7 +91,5 @@ def setting(row: str, key: str, task: str | None = None) -> Any:
 
 def register_resolver() -> None:
     """``${paper:table6/hut,lr,${task.name}}`` in any config (idempotent)."""
-    from omegaconf import OmegaConf
-
     if not OmegaConf.has_resolver("paper"):
         OmegaConf.register_new_resolver("paper", lambda row, key, task=None: setting(row, key, task))

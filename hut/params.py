@@ -19,7 +19,12 @@ import json
 import sys
 from typing import Any, Sequence
 
-KIND_OF_FAMILY = {"bert": "classification", "gpt2": "generation", "llama": "generation"}
+from omegaconf import OmegaConf
+
+from hut.build import build
+from hut.config import compose, split_own
+from hut.methods import build_method
+
 USAGE = ("usage: python -m hut.params model=M method=X [method.r=R] [method.targets=[q,v]] [row=table1/hut] "
          "[format=text|json]")
 
@@ -30,10 +35,6 @@ def resolve_configs(overrides: Sequence[str]) -> tuple[dict[str, Any], dict[str,
     ``model=`` and ``method=`` (or a paper ``row=``) are required; any other run override
     (``method.r=4``) applies; ``format=`` is this command's own.
     """
-    from omegaconf import OmegaConf
-
-    from hut.config import compose, split_own
-
     own, ovs = split_own(overrides, ("format",), "hut.params", USAGE)
     fmt = own.get("format", "text")
     keys = {o.split("=", 1)[0] for o in ovs}
@@ -53,25 +54,15 @@ def resolve_configs(overrides: Sequence[str]) -> tuple[dict[str, Any], dict[str,
 
 def count(model_cfg: dict[str, Any], method_cfg: dict[str, Any]) -> dict[str, Any]:
     """Build the real-size model from config (meta, else CPU), apply the method, count."""
-    import torch
-
-    from hut.methods import build_method, count_parameters, prepare_model
-    from hut.models import FAMILY_OF_MODEL_TYPE, load_model
-
-    family = FAMILY_OF_MODEL_TYPE.get(str(model_cfg["arch"]["model_type"]))
-    kind = KIND_OF_FAMILY.get(family or "", "classification")
     method = build_method(method_cfg)  # config errors surface here, once
 
-    def run(device: str) -> dict[str, int]:
-        with torch.device(device):
-            lm = load_model(model_cfg, kind, num_labels=2, pretrained=False, with_tokenizer=False)
-            model = prepare_model(lm.model, build_method(method_cfg), lm.family, lm.head_prefixes)
-        return count_parameters(model, lm.head_prefixes)
+    def counted(device: str) -> dict[str, int]:
+        return build(model_cfg, method_cfg, pretrained=False, with_tokenizer=False, device=device).params
 
     try:
-        counts, device = run("meta"), "meta"
+        counts, device = counted("meta"), "meta"
     except Exception:  # noqa: BLE001  some methods need real tensors; a real error recurs on the CPU
-        counts, device = run("cpu"), "cpu"
+        counts, device = counted("cpu"), "cpu"
     return {"model": model_cfg.get("name"), "method": method.name, **counts, "built_on": device,
             "method_cfg": {k: v for k, v in method_cfg.items() if k != "name"}}
 

@@ -37,7 +37,10 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 
-from hut.params import KIND_OF_FAMILY
+from hut.build import adapt, load_base
+from hut.config import cli_options, load_group
+from hut.methods import METHODS, is_head
+from hut.methods.full import transformer_blocks
 from hut.results.render.formats import markdown as md_table
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -70,31 +73,24 @@ class Prepared:
 def prepare(method: str | dict, family: str, seed: int = 0, batch: int = 32, seq: int = 64,
             device: str = "cpu") -> Prepared:
     """The small ``family`` model with ``method`` applied (its yaml, or a config dict), eval mode."""
-    from hut.methods import build_method, prepare_model
-    from hut.models import load_model
-
     torch.manual_seed(seed)
-    lm = load_model({"name": f"small_{family}", "source": "config", "arch": ARCHS[family],
-                     "head_prefixes": list(HEAD)}, KIND_OF_FAMILY[family], pretrained=False, with_tokenizer=False)
+    lm = load_base({"name": f"small_{family}", "source": "config", "arch": ARCHS[family],
+                    "head_prefixes": list(HEAD)}, pretrained=False, with_tokenizer=False)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for n, p in lm.model.named_parameters():
             if n.endswith("bias"):
                 p.normal_(0.0, 0.05, generator=g)
-    from hut.config import load_group
-
-    cfg = load_group("method", method) if isinstance(method, str) else dict(method)
-    model = prepare_model(lm.model, build_method(cfg), lm.family, lm.head_prefixes).eval().to(device)
+    adapted = adapt(lm, load_group("method", method) if isinstance(method, str) else dict(method))
+    model = adapted.model.eval().to(device)
     ids = torch.randint(5, ARCHS[family]["vocab_size"], (batch, seq), generator=g)
-    return Prepared(model, lm.family, lm.head_prefixes, ids.to(device))
+    return Prepared(model, adapted.family, adapted.head_prefixes, ids.to(device))
 
 
 def method_parameters(p: Prepared, model: nn.Module | None = None) -> list[nn.Parameter]:
     """The trainable parameters of the method (the task head excluded)."""
-    from hut.methods.base import _is_head
-
     model = model if model is not None else p.model
-    return [q for n, q in model.named_parameters() if q.requires_grad and not _is_head(n, p.head_prefixes)]
+    return [q for n, q in model.named_parameters() if q.requires_grad and not is_head(n, p.head_prefixes)]
 
 
 class _Stop(Exception):
@@ -103,8 +99,6 @@ class _Stop(Exception):
 
 def _last_block_output(p: Prepared, model: nn.Module, dtype: torch.dtype | None) -> torch.Tensor:
     """Run ``model`` up to its last transformer block (autocast to ``dtype``; None: float32)."""
-    from hut.methods.full import transformer_blocks
-
     _, blocks = transformer_blocks(model, p.family)
     box: dict[str, torch.Tensor] = {}
 
@@ -187,9 +181,6 @@ def gradients(p: Prepared, dtype: torch.dtype | None, seed: int = 5) -> list[tor
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hut.config import cli_options
-    from hut.methods import METHODS
-
     args = cli_options(sys.argv[1:] if argv is None else argv, "precision", "hut.precision")
     if args["dtype"] not in DTYPES or args["device"] not in ("cpu", "cuda"):
         raise SystemExit(f"hut.precision: dtype is bf16 or fp16 and device cpu or cuda "

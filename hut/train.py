@@ -4,58 +4,45 @@
     python -m hut.train -m experiment=table1            # the paper's Table 1 sweep
     python -m hut.train experiment=debug                # seconds, tiny model
 
-Errors in one job of a multirun are recorded (status failed) and the sweep goes on.
+Before Hydra starts, the command's config (a sweep's first job) is composed and checked against its
+schema (:func:`check_config`): a bad key or value is one line naming it, and nothing is written.
+Errors in one job of a multirun are printed on one line (a run that failed once its folder existed
+has its failed record, written by the run store) and the sweep goes on.
 """
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
+from typing import Sequence
 
 import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from hut import experiments, identity, records
-from hut.config import CONFIG_DIR, split_own
-from hut.runtime.console import quiet_libraries
+from hut import experiments, identity
+from hut.config import CONFIG_DIR, compose, split_own
+from hut.files.atomic import is_disk_error
 from hut.runtime.device import DeviceUnavailable
+from hut.schema import validate
+from hut.trainer import run
 
 # configs/train.yaml names Hydra's own run folder by the command's overrides: ${hut_dirname:...} keeps
 # that name one path component of bounded length (hut.identity.short_name).
 OmegaConf.register_new_resolver("hut_dirname", lambda text: identity.short_name(str(text), 120), replace=True)
-
-
-def _validate(cfg: DictConfig) -> None:
-    """Checks that Hydra's strict mode cannot make (values, not keys), each naming the key."""
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
-        raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
-    r = cfg.method.get("r")
-    if r is not None and (not isinstance(r, int) or r <= 0):
-        raise ValueError(f"method.r must be a positive integer, got {r!r}")
-    for k in ("epochs", "batch_size", "grad_accum"):
-        v = cfg.trainer.get(k)
-        if not isinstance(v, int) or v <= 0:
-            raise ValueError(f"trainer.{k} must be a positive integer, got {v!r}")
-    if not cfg.trainer.lr or cfg.trainer.lr <= 0:
-        raise ValueError(f"trainer.lr must be positive, got {cfg.trainer.lr!r}")
-    if cfg.data.source not in ("local", "hub"):
-        raise ValueError(f"data.source must be 'local' or 'hub', got {cfg.data.source!r}")
-    if cfg.data.source == "local":
-        d = cfg.data.get("dir")
-        if not d:
-            raise FileNotFoundError("data.dir is not set: export HUT_DATA=/path/to/data (GLUE/E2E layout, "
-                                    "see README 'Data'), pass data.dir=..., or use data.source=hub")
-        if not os.path.isdir(d):
-            raise FileNotFoundError(f"data.dir={d}: no such directory (set HUT_DATA or data.dir)")
+# Hydra's own command-line flags that take a value (not overrides)
+_FLAG_VALUES = ("--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd", "--cfg", "-c",
+                "--package", "-p", "--info", "-i", "--experimental-rerun")
 
 
 def _is_multirun() -> bool:
     try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
         return HydraConfig.get().mode == RunMode.MULTIRUN
-    except Exception:
+    except ValueError:  # not inside a Hydra app (a run composed in code)
         return False
 
 
@@ -63,9 +50,6 @@ def _pin_gpu(cfg: DictConfig) -> None:
     """Parallel local jobs (joblib launcher) on a multi-GPU machine: one GPU per job, round-robin."""
     if cfg.trainer.get("gpu_pin", "auto") != "auto" or not _is_multirun():
         return
-    import torch
-    from hydra.core.hydra_config import HydraConfig
-
     hc = HydraConfig.get()
     if "joblib" not in str(hc.launcher.get("_target_", "")) or not torch.cuda.is_available():
         return
@@ -74,34 +58,10 @@ def _pin_gpu(cfg: DictConfig) -> None:
         torch.cuda.set_device(int(hc.job.num) % n)
 
 
-def _overrides() -> list[str]:
-    """This job's command-line overrides (a multirun job's include its sweep values)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    return list(HydraConfig.get().overrides.task)
-
-
-def _record_crash(cfg: DictConfig, err: BaseException, overrides: list[str]) -> None:
-    """A multirun job that crashed leaves a failed record (never over a finished one) and the sweep goes on."""
-    from hut.trainer import run_paths
-
-    try:
-        container = records.scrub_secrets(OmegaConf.to_container(cfg, resolve=True))
-        variant = identity.override_variant(container, overrides)
-        paths = run_paths(cfg, variant)
-        if paths.record.exists() and records.read_record(paths.record).get("status") != "running":
-            return  # finished, or the trainer recorded the failure itself
-        rec = records.new_record(container, paths, fingerprint=identity.fingerprint(container), overrides=variant,
-                                 status="failed", error={"reason": f"{type(err).__name__}: {err}", "step": None})
-        records.write_json_atomic(paths.record, rec)
-    except Exception:  # noqa: BLE001 - the job's own error is what the user needs; this is best effort
-        pass
-
-
 def check_rows(argv: list[str]) -> str | None:
     """What Hydra would say badly about ``row``, said plainly (None: nothing to say). Hydra lists no
     options for a nested group (``row=table1/hutt``, or an experiment run without ``row=``)."""
-    args, _ = split_own([a for a in argv if "=" in a and not a.startswith("-")], ("experiment", "row"), "hut.train")
+    args, _ = split_own(_overrides(argv), ("experiment", "row"), "hut.train")
     exp, rows = args.get("experiment"), args.get("row")
     if exp is not None:
         try:
@@ -125,14 +85,77 @@ def check_rows(argv: list[str]) -> str | None:
     return None
 
 
+def check_config(argv: list[str]) -> str | None:
+    """What is wrong with this command's config, in one line naming the key (None: nothing).
+
+    The config of the command's first job (each sweep at its first value, an experiment's own sweep
+    included under ``-m``) is composed as Hydra will compose it and checked by :func:`hut.schema.validate`.
+    """
+    overrides = _overrides(argv)
+    try:
+        overrides = first_job(argv)
+        cfg = compose(overrides)
+    except Exception as e:  # noqa: BLE001 - Hydra's parser and composition errors, said in one line
+        return composition_error(e, overrides)
+    try:
+        validate(cfg)
+    except (ValueError, FileNotFoundError) as e:
+        return str(e)
+    return None
+
+
+def _overrides(argv: Sequence[str]) -> list[str]:
+    """The ``key=value`` overrides of a command line (Hydra's flags and their values left out)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a.startswith("-"):
+            skip = a in _FLAG_VALUES
+        elif "=" in a and not a.split("=", 1)[0].lstrip("+~").startswith("hydra"):
+            out.append(a)
+    return out
+
+
+def first_job(argv: Sequence[str]) -> list[str]:
+    """The overrides of a command's first job: every sweep (``a,b``, ``range(...)``) at its first value,
+    and under ``-m`` an experiment's own ``hydra.sweeper.params`` at theirs."""
+    given = OverridesParser.create().parse_overrides(_overrides(argv))
+    out = []
+    for o in given:
+        key = o.input_line.split("=", 1)[0]
+        out.append(f"{key}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else o.input_line)
+    exp = next((o.value() for o in given if o.key_or_group == "experiment"), None)
+    if exp and any(a in ("-m", "--multirun") for a in argv):
+        named = {o.key_or_group for o in given}
+        out += [f"{k}={values[0]}" for k, values in experiments.sweep(str(exp)).items() if k not in named and values]
+    return out
+
+
+def composition_error(err: Exception, overrides: Sequence[str]) -> str:
+    """Hydra's composition error as one line naming the key (an unknown key or option, with the known ones)."""
+    text = str(err)
+    if m := re.search(r"Could not override '([^']+)'", text):
+        key = m.group(1)
+        parent = key.rpartition(".")[0]
+        try:
+            rest = compose([o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key])
+            node = OmegaConf.select(rest, parent) if parent else rest
+            known = ", ".join(sorted(str(k) for k in node.keys()))
+        except Exception:  # noqa: BLE001 - the rest does not compose either: name the key alone
+            return f"{key}: no such key"
+        return f"{key}: no such key; the keys of {parent or 'a run config'} are: {known}"
+    if m := re.search(r"Could not find '([^']+)/([^'/]+)'", text):
+        group, name = m.groups()
+        known = ", ".join(sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml")))
+        return f"unknown {group} '{name}' ({group}={name}); known: {known}"
+    return (text.strip().splitlines() or [type(err).__name__])[0]
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig):
-    from hut.trainer import run
-
-    overrides = _overrides()
-    quiet_libraries(bool(cfg.trainer.get("progress", True)))
+    overrides = list(HydraConfig.get().overrides.task)  # a multirun job's include its sweep values
     try:
-        _validate(cfg)
         _pin_gpu(cfg)
         rec = run(cfg, overrides)
         best = rec.get("best") or {}
@@ -143,16 +166,13 @@ def main(cfg: DictConfig):
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         if isinstance(e, DeviceUnavailable):  # the machine, not this job: every job of a sweep would fail alike
             sys.exit(2)
-        if isinstance(e, (ValueError, FileNotFoundError, PermissionError, KeyError)) and not _is_multirun():
-            sys.exit(2)
-        if not (isinstance(e, OSError) and e.errno in records.DISK_ERRORS):  # a full disk: leave the files as they are
-            _record_crash(cfg, e, overrides)
         if not _is_multirun():
-            sys.exit(1)
-        return None
+            usage = isinstance(e, (ValueError, FileNotFoundError, PermissionError, KeyError)) and not is_disk_error(e)
+            sys.exit(2 if usage else 1)
+        return None  # the sweep goes on (the run store recorded the failure where the run had a folder)
 
 
 if __name__ == "__main__":
-    if (problem := check_rows(sys.argv[1:])) is not None:
+    if (problem := check_rows(sys.argv[1:]) or check_config(sys.argv[1:])) is not None:
         sys.exit(f"error: {problem}")
     main()

@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
     for seed, prec, acc, loss, wall in rows:
         lines.append(f"| {seed} | {prec} | {' / '.join(f'{a:.4f}' for a in acc)} | "
                      f"{' / '.join(f'{x:.4f}' for x in loss)} | {wall:.0f} |")
-    from hut.records import write_atomic
+    from hut.files.atomic import write_atomic
 
     text = "\n".join(lines) + "\n"
     write_atomic(OUT / "bf16_vs_fp32.md", text)

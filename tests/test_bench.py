@@ -9,7 +9,7 @@ import torch
 from hut import bench
 from hut.bench import candidates as C
 from hut.bench.measure import agree, interleaved, paired_ratio
-from hut.bench.steps import SavedTensorCounter
+from hut.activations import SavedTensors
 
 
 def test_options_presets_and_errors(tmp_path):
@@ -60,12 +60,11 @@ def test_the_folded_alternative_runs_hut_on_the_folded_path_only():
 
 def test_saved_tensor_counter_counts_activations_not_parameters():
     lin = torch.nn.Linear(8, 8)
-    counter = SavedTensorCounter(C.storages(lin.parameters()))
     x = torch.randn(4, 8)
-    with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
+    with SavedTensors(lin.parameters()) as saved:
         y = torch.tanh(lin(x))  # linear saves x (weight grad) and its weight; tanh saves its output
     y.sum().backward()
-    assert sum(counter.seen.values()) == 2 * 4 * 8 * 4  # x and tanh's output, not the weight
+    assert saved.bytes == 2 * 4 * 8 * 4  # x and tanh's output, not the weight
 
 
 def test_paired_ratio_and_agreement():

@@ -1,19 +1,22 @@
-"""The package's shape: no import cycle, small modules, one home for the shared machinery.
+"""The package's shape: no import cycle, imports where they can be seen, small modules and functions,
+one home for the shared machinery, the dependencies declared and used.
 
 Read from the source (``ast``), so a violation names the file and line.
 """
 import ast
+import importlib.metadata as md
+import re
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "hut"
 MAX_LINES = 400
+MAX_TRAINER_FUNCTION = 60  # lines of any one function of hut/trainer.py: it reads top to bottom
 # module -> why it may be longer than MAX_LINES (none today; a new entry must say why)
 LONG_MODULES: dict[str, str] = {}
-
-
 def _modules() -> dict[str, Path]:
     out = {}
     for p in sorted(PKG.rglob("*.py")):
@@ -27,25 +30,44 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
+def _imported(node: ast.Import | ast.ImportFrom, name: str, path: Path) -> list[str]:
+    """The modules an import statement of module ``name`` imports (``from hut.x import y``: y may be a submodule)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    base = node.module or ""
+    if node.level:
+        anchor = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+        base = ".".join(anchor + ([node.module] if node.module else []))
+    return [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+
+
+def _function_level_imports(path: Path, name: str) -> list[tuple[str, int, bool]]:
+    """Modules of ``hut`` imported inside a function of ``name``: (module, line, whether a comment on
+    the line or the line above says why)."""
+    text = path.read_text()
+    lines = text.splitlines()
+    found = []
+    for fn in ast.walk(ast.parse(text, str(path))):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                said = "#" in lines[node.lineno - 1] or lines[node.lineno - 2].strip().startswith("#")
+                found.extend((m, node.lineno, said) for m in _imported(node, name, path) if m in MODULES and m != name)
+    return found
+
+
 def _module_level_imports(path: Path, name: str) -> list[tuple[str, int]]:
     """Modules imported when ``name`` is imported: top-level statements (not in functions, not under
     ``if TYPE_CHECKING``), including those inside top-level try/if blocks."""
     tree = ast.parse(path.read_text(), str(path))
-    pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: list[tuple[str, int]] = []
 
     def visit(stmts):
         for node in stmts:
-            if isinstance(node, ast.Import):
-                found.extend((a.name, node.lineno) for a in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
-                    base = ".".join(anchor + ([node.module] if node.module else []))
-                for a in node.names:  # `from hut.x import y`: y may be a submodule
-                    sub = f"{base}.{a.name}"
-                    found.append((sub if sub in MODULES else base, node.lineno))
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found.extend((m, node.lineno) for m in _imported(node, name, path))
             elif isinstance(node, ast.If):
                 if "TYPE_CHECKING" not in ast.unparse(node.test):
                     visit(node.body)
@@ -61,8 +83,14 @@ def _module_level_imports(path: Path, name: str) -> list[tuple[str, int]]:
     return [(m, line) for m, line in found if m in MODULES and m != name]
 
 
-def test_no_import_cycle_at_module_level():
-    graph = {m: _module_level_imports(p, m) for m, p in MODULES.items()}
+def _import_graph() -> dict[str, list[tuple[str, int]]]:
+    """Module -> the hut modules it imports, at module level and inside its functions."""
+    return {m: _module_level_imports(p, m) + [(dep, line) for dep, line, _ in _function_level_imports(p, m)]
+            for m, p in MODULES.items()}
+
+
+def test_no_import_cycle_even_through_function_level_imports():
+    graph = _import_graph()
     state: dict[str, int] = {}  # 1: on the stack, 2: done
     stack: list[str] = []
 
@@ -83,15 +111,34 @@ def test_no_import_cycle_at_module_level():
             dfs(m)
 
 
-def test_the_cycle_check_sees_a_cycle(tmp_path, monkeypatch):
-    """The check above on two files that import each other."""
+@pytest.mark.parametrize("b_imports_a", ["import hut.a\n", "def f():\n    import hut.a  # why\n"])
+def test_the_cycle_check_sees_a_cycle(tmp_path, monkeypatch, b_imports_a):
+    """The check above on two files that import each other (at module level, or inside a function)."""
     (tmp_path / "a.py").write_text("from hut.b import x\n")
-    (tmp_path / "b.py").write_text("import hut.a\n")
+    (tmp_path / "b.py").write_text(b_imports_a)
     fake = {"hut.a": tmp_path / "a.py", "hut.b": tmp_path / "b.py"}
     monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "MODULES", fake)
     with pytest.raises(pytest.fail.Exception, match="import cycle: hut.a -> hut.b -> hut.a"):
-        test_no_import_cycle_at_module_level()
+        test_no_import_cycle_even_through_function_level_imports()
+
+
+def test_a_function_level_import_says_why():
+    """An import of a hut module inside a function hides the dependency graph: it is at module level,
+    unless a real cycle or a heavy optional import forces it, which a comment on it (or above it) says."""
+    silent = [f"{p.relative_to(PKG.parent)}:{line} imports {dep}" for m, p in MODULES.items()
+              for dep, line, said in _function_level_imports(p, m) if not said]
+    assert not silent, "function-level imports without a reason (move them to the top, or say why):\n" + \
+        "\n".join(silent)
+
+
+def test_the_function_level_check_sees_a_silent_import(tmp_path, monkeypatch):
+    (tmp_path / "a.py").write_text("def f():\n    from hut.b import x\n    return x\n")
+    (tmp_path / "b.py").write_text("x = 1\n")
+    monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "MODULES", {"hut.a": tmp_path / "a.py", "hut.b": tmp_path / "b.py"})
+    with pytest.raises(AssertionError, match=r"a.py:2 imports hut.b"):
+        test_a_function_level_import_says_why()
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -121,16 +168,51 @@ def _defs(name: str) -> list[str]:
 
 
 def test_one_atomic_write():
-    """Every file the suite writes goes through hut.records.write_atomic (temp file, fsync, rename):
+    """Every file the suite writes goes through hut.files.atomic.write_atomic (temp file, fsync, rename):
     a temporary file next to its destination (``mkstemp(dir=...)``) is made in one place only.
     (Scratch files in the system's temp folder, such as the PTB tokenizer's input, are not results.)"""
     temp_files = _calls("mkstemp", keyword="dir")
-    assert temp_files and all(c.startswith("hut/records.py:") for c in temp_files), temp_files
+    assert temp_files and all(c.startswith("hut/files/atomic.py:") for c in temp_files), temp_files
 
 
-@pytest.mark.parametrize("name", ["versions", "SCHEMA_VERSION", "write_atomic", "compose", "cli_options"])
+@pytest.mark.parametrize("name", ["versions", "SCHEMA_VERSION", "write_atomic", "compose", "cli_options", "run_paths",
+                                  "record_failure", "identify", "fingerprint", "SavedTensors", "validate"])
 def test_shared_helpers_are_defined_once(name):
-    assert len(_defs(name)) == 1, _defs(name)
+    found = _defs(name) + [f"{p.relative_to(PKG.parent)}:{n.lineno}" for m, p in MODULES.items()
+                           for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.ClassDef) and n.name == name]
+    assert len(found) == 1, found
+
+
+def _name_calls(name: str) -> list[str]:
+    """Where ``name(...)`` or ``<something>.name(...)`` is called."""
+    return [f"{p.relative_to(PKG.parent)}:{n.lineno}" for m, p in MODULES.items() for n in ast.walk(ast.parse(p.read_text()))
+            if isinstance(n, ast.Call) and name in (getattr(n.func, "id", None), getattr(n.func, "attr", None))]
+
+
+def test_one_way_to_build_a_model_and_apply_a_method():
+    """A model is loaded and its method applied in hut/build.py alone (the trainer, load_run, params,
+    flops, precision, the bench and the plan all build through it)."""
+    for name in ("load_model", "prepare_model"):
+        sites = _name_calls(name)
+        assert sites and all(s.startswith("hut/build.py:") for s in sites), (name, sites)
+
+
+def test_one_run_store():
+    """Where a run lives and what its records say are the run store's (hut.runs): the trainer asks it and
+    nothing else about the disk, and only the commands that train import the trainer."""
+    graph = _import_graph()
+    trainer = {dep for dep, _ in graph["hut.trainer"]}
+    assert not trainer & {"hut.files", "hut.files.atomic", "hut.files.lock", "hut.identity", "hut.models"}, trainer
+    users = sorted(m for m, deps in graph.items() if "hut.trainer" in {d for d, _ in deps})
+    assert users == ["hut.bench.pipeline", "hut.demo", "hut.train"], users
+
+
+def test_the_trainer_reads_top_to_bottom():
+    """No function of hut/trainer.py over MAX_TRAINER_FUNCTION lines: a few steps, each readable."""
+    path = MODULES["hut.trainer"]
+    long = [f"{n.name}: {n.end_lineno - n.lineno + 1} lines" for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.FunctionDef) and n.end_lineno - n.lineno + 1 > MAX_TRAINER_FUNCTION]
+    assert not long, long
 
 
 def test_no_hand_written_key_value_parser():
@@ -159,27 +241,6 @@ RESULTS_LAYERS = (  # hut/results/__init__.py lists them; a module imports only 
 )
 
 
-def _all_imports(path: Path, name: str) -> list[tuple[str, int]]:
-    """Every hut module ``name`` imports, at module level or inside a function (``if TYPE_CHECKING``
-    blocks aside)."""
-    tree = ast.parse(path.read_text(), str(path))
-    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-            for n in ast.walk(node)}
-    pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = []
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
-        if isinstance(node, ast.Import):
-            found += [(a.name, node.lineno) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                base = ".".join(pkg.split(".")[: len(pkg.split(".")) - node.level + 1] + ([node.module] if node.module else []))
-            found += [((f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base), node.lineno) for a in node.names]
-    return [(m, line) for m, line in found if m in MODULES and m != name]
-
-
 def _layer(module: str) -> int | None:
     for i, prefixes in enumerate(RESULTS_LAYERS):
         if any(module == p or module.startswith(p + ".") for p in prefixes):
@@ -188,7 +249,7 @@ def _layer(module: str) -> int | None:
 
 
 def test_results_imports_follow_its_layers_and_never_go_back_up():
-    graph = {m: _all_imports(p, m) for m, p in MODULES.items()}
+    graph = _import_graph()
     inside = [m for m in MODULES if m.startswith("hut.results.")]
     assert all(_layer(m) is not None for m in inside), [m for m in inside if _layer(m) is None]
     bad = [f"{MODULES[m].relative_to(PKG.parent)}:{line} imports {dep}" for m in inside for dep, line in graph[m]
@@ -209,7 +270,7 @@ def test_results_imports_follow_its_layers_and_never_go_back_up():
 
 def test_no_import_cycle_inside_results_even_in_functions():
     inside = {m for m in MODULES if m.startswith("hut.results")}
-    graph = {m: [d for d, _ in _all_imports(MODULES[m], m) if d in inside] for m in inside}
+    graph = {m: [d for d, _ in deps if d in inside] for m, deps in _import_graph().items() if m in inside}
     state: dict[str, int] = {}
 
     def dfs(m: str, stack: list[str]):
@@ -241,3 +302,41 @@ def test_the_results_check_sees_an_import_up_the_layers(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "MODULES", {**fake, "hut.cli": tmp_path / "cli.py"})
     with pytest.raises(AssertionError, match="imports hut.cli, which imports hut.results"):
         test_results_imports_follow_its_layers_and_never_go_back_up()
+
+
+# Declared dependencies that no module imports by name, each with where it is used instead.
+USED_WITHOUT_IMPORT = {
+    "hydra-joblib-launcher": "configs/hydra/launcher/joblib.yaml (hydra/launcher=joblib)",
+    "hydra-submitit-launcher": "configs/hydra/launcher/{slurm,submitit_local}.yaml",
+    "pycocoevalcap": "hut/metrics/coco.py runs the METEOR and PTB tokenizer jars it ships (importlib.util.find_spec)",
+}
+
+
+def _normal(name: str) -> str:
+    """A distribution's name as PEP 503 compares them (case, ``-``, ``_`` and ``.`` folded)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_name(req: str) -> str:
+    return _normal(re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].strip())
+
+
+def test_dependencies_are_declared_and_used():
+    """Every third-party package the suite imports is declared in pyproject.toml, and every declared
+    dependency is imported somewhere in hut/ (or listed above with where it is used)."""
+    project = tomllib.loads((PKG.parent / "pyproject.toml").read_text())["project"]
+    declared = {_requirement_name(r) for r in project["dependencies"]}
+    dist_of = {k: [_normal(d) for d in v] for k, v in md.packages_distributions().items()}
+    imported: dict[str, str] = {}
+    for m, p in MODULES.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
+                for top in {n.split(".")[0] for n in _imported(node, m, p)}:
+                    if top != "hut" and top not in sys.stdlib_module_names:
+                        imported.setdefault(top, f"{p.relative_to(PKG.parent)}:{node.lineno}")
+    undeclared = {top: where for top, where in imported.items()
+                  if not declared & set(dist_of.get(top, [_normal(top)]))}
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
+    used = {d for top in imported for d in dist_of.get(top, [_normal(top)])}
+    unused = sorted(declared - used - set(USED_WITHOUT_IMPORT))
+    assert not unused, f"declared in pyproject.toml but never imported (remove, or say where it is used): {unused}"

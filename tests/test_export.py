@@ -112,7 +112,8 @@ def test_export_llama_bias_free_projections(tmp_path):
 
 # ------------------------------------------------------------------------- a finished run, loaded back
 def _run_method(tmp_path, method):
-    from hut.trainer import run, run_paths
+    from hut.runs import run_paths
+    from hut.trainer import run
     from tests.helpers import make_cfg
 
     extra = ["method.n_frequency=64"] if method == "fourierft" else []
@@ -184,7 +185,8 @@ def test_a_gpt2_run_exports_for_plain_transformers(tmp_path):
     from transformers import AutoTokenizer
 
     from hut.export import load_run
-    from hut.trainer import run, run_paths
+    from hut.runs import run_paths
+    from hut.trainer import run
     from tests.helpers import make_cfg
 
     cfg = make_cfg("model=tiny_gpt2", "method=hut", "trainer.max_steps=1", "data.max_train_samples=8",

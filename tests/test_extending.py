@@ -72,7 +72,8 @@ def toysent():
 
 def test_a_new_method_runs_everywhere(tmp_path, extra_configs, lntune):
     from hut.export import load_run
-    from hut.trainer import run, run_paths
+    from hut.runs import run_paths
+    from hut.trainer import run
 
     cfg = make_cfg(extra_configs, "method=lntune", "trainer.max_steps=2", results_dir=tmp_path / "runs")
     from hut.methods import build_method

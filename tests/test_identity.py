@@ -7,8 +7,11 @@ import sys
 import pytest
 import torch
 
-from hut import identity, records
-from hut.trainer import BadCheckpoint, RunConflict, run, run_paths
+from hut import identity, runs
+from hut.runs import run_paths
+from hut.runs.checkpoint import BadCheckpoint
+from hut.runs.store import RunConflict
+from hut.trainer import run
 from tests.helpers import FIXTURES, ROOT, make_cfg
 
 BASE = ["experiment=debug", "task=sst2", "method=hut", "model=tiny_roberta", "seed=0", "data.source=local",
@@ -26,7 +29,7 @@ def _cli(results_dir, *extra, multirun=False):
 
 
 def _records(root):
-    return {p.relative_to(root).as_posix(): records.read_record(p) for p in sorted(root.rglob("metrics.json"))}
+    return {p.relative_to(root).as_posix(): runs.read_record(p) for p in sorted(root.rglob("metrics.json"))}
 
 
 def test_an_override_that_changes_the_result_gets_its_own_record(tmp_path):
@@ -78,7 +81,7 @@ def test_a_finished_record_of_another_config_is_never_reused(tmp_path):
     first = run(make_cfg(*base, results_dir=tmp_path))
     with pytest.raises(RunConflict, match=r"trainer\.lr: 0\.001 -> 0\.5.*force=true"):
         run(make_cfg(*base, "trainer.lr=0.5", results_dir=tmp_path))  # composed in code: the same path
-    assert records.read_record(run_paths(make_cfg(*base, results_dir=tmp_path)).record) == first
+    assert runs.read_record(run_paths(make_cfg(*base, results_dir=tmp_path)).record) == first
     forced = run(make_cfg(*base, "trainer.lr=0.5", "force=true", results_dir=tmp_path))
     assert forced["config"]["trainer"]["lr"] == 0.5
     kept = json.loads((run_paths(make_cfg(*base, results_dir=tmp_path)).dir / "metrics.attempt1.json").read_text())

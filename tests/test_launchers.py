@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-from hut import records
+from hut import runs
 from tests.helpers import FIXTURES, ROOT
 
 # Only the experiment's own choices and bookkeeping keys: the records land at the experiment's paths.
@@ -33,7 +33,7 @@ def test_joblib_multirun_two_methods(tmp_path):
     assert recs == ["debug/mrpc/hut/tiny_roberta/seed=0/metrics.json",
                     "debug/mrpc/hut_compact/tiny_roberta/seed=0/metrics.json"], out[-2000:]
     for r in recs:
-        assert records.read_record(tmp_path / "runs" / r)["status"] == "success"
+        assert runs.read_record(tmp_path / "runs" / r)["status"] == "success"
 
 
 def test_submitit_local_one_job(tmp_path):
@@ -43,7 +43,7 @@ def test_submitit_local_one_job(tmp_path):
                            "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"],
                           cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    rec = records.read_record(tmp_path / "runs/debug/mrpc/hut/tiny_roberta/seed=0/metrics.json")
+    rec = runs.read_record(tmp_path / "runs/debug/mrpc/hut/tiny_roberta/seed=0/metrics.json")
     assert rec["status"] == "success"
 
 

@@ -23,7 +23,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from hut.methods import METHODS, build_method, count_parameters, merge_model, prepare_model  # noqa: E402
-from hut.methods.base import _is_head  # noqa: E402
+from hut.methods.base import is_head  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 MODELS = ("tiny_roberta", "tiny_gpt2", "tiny_llama")
@@ -136,7 +136,7 @@ def test_one_step_changes_only_method_and_head(method_name, model_name):
     counts = count_parameters(model, heads)
     assert counts["adapter"] > 0, "the method trains nothing"
     for n, p in model.named_parameters():
-        if _is_head(n, heads):
+        if is_head(n, heads):
             assert p.requires_grad, f"head parameter {n} is frozen"
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     adamw_steps(model, kind)
@@ -144,7 +144,7 @@ def test_one_step_changes_only_method_and_head(method_name, model_name):
     may_change = TRAINS_BASE.get(method_name, lambda name, n_layers: False)
     original_ids = {id(p) for p, _ in originals.values()}
     for name, (p, p0) in originals.items():  # the model's own weights
-        if _is_head(name, heads) or may_change(name, n_layers):
+        if is_head(name, heads) or may_change(name, n_layers):
             continue
         assert torch.equal(p.detach(), p0), f"{method_name}: frozen weight {name} changed"
     changed = [n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])]
@@ -152,7 +152,7 @@ def test_one_step_changes_only_method_and_head(method_name, model_name):
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert set(changed) <= trainable
     method_changed = [n for n, p in model.named_parameters()
-                      if n in changed and not _is_head(n, heads)]
+                      if n in changed and not is_head(n, heads)]
     assert method_changed, f"{method_name}: only the head changed"
     if method_name not in TRAINS_BASE:  # injection methods train new parameters only
         assert all(id(p) not in original_ids for n, p in model.named_parameters() if n in method_changed)
@@ -237,7 +237,7 @@ def test_ft_top2_trains_exactly_the_last_two_blocks():
 def test_bitfit_trains_biases_and_head_only():
     _, model, _, _, heads, _ = prepared("bitfit", "tiny_roberta")
     for k, p in model.named_parameters():
-        assert p.requires_grad == (k.endswith(".bias") or _is_head(k, heads)), k
+        assert p.requires_grad == (k.endswith(".bias") or is_head(k, heads)), k
 
 
 @pytest.mark.parametrize("model_name", ["tiny_gpt2", "tiny_llama"])
@@ -259,7 +259,7 @@ def test_prefix_sequence_classification_keeps_own_head_and_positions():
 
     _, model, frozen, _, heads, kind = prepared("prefix", "tiny_roberta")
     assert not any(isinstance(m, ModulesToSaveWrapper) for m in model.modules())
-    head = [k for k, p in model.named_parameters() if _is_head(k, heads)]
+    head = [k for k, p in model.named_parameters() if is_head(k, heads)]
     assert head and all(p.requires_grad for k, p in model.named_parameters() if k in head)
     b = batch(kind)
     out = model(**b, token_type_ids=torch.zeros_like(b["input_ids"]))
@@ -284,3 +284,16 @@ def test_prefix_does_not_shift_encoder_positions():
     logits(model, b)
     logits(frozen, b)
     torch.testing.assert_close(seen["prefix"], seen["frozen"], atol=0, rtol=0)
+
+
+def test_a_model_type_users_type_is_accepted_as_its_family(tiny_model):
+    """``prepare_model(model, method, "roberta", ...)`` is the bert family's (what a user of the library
+    would type for a RoBERTa); a family that is neither is one line naming both lists."""
+    heads = ("classifier",)
+    by_type = prepare_model(tiny_model("tiny_roberta").model, build_method({"name": "hut", "r": 2}), "roberta", heads)
+    by_family = prepare_model(tiny_model("tiny_roberta").model, build_method({"name": "hut", "r": 2}), "bert", heads)
+    assert count_parameters(by_type, heads) == count_parameters(by_family, heads)
+    assert count_parameters(by_type, heads)["adapter"] > 0
+    with pytest.raises(ValueError, match=r"^unknown model family 'deberta': give a family \(bert, gpt2, llama\) "
+                                         r"or a transformers model type \(bert, gpt2, llama, roberta\)$"):
+        prepare_model(tiny_model("tiny_roberta").model, build_method({"name": "hut"}), "deberta", heads)

@@ -5,10 +5,11 @@ import os
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from hut import experiments as ex
-from hut import identity, records
+from hut import identity
+from hut.files.atomic import write_json_atomic
+from hut.runs import new_record, run_paths
 from hut.config import load_group
 from hut.plan import __main__ as cli
 from hut.plan import estimate, hours, kernels, lengths, memory, report
@@ -30,12 +31,12 @@ def test_runs_come_from_the_sweep_and_its_own_seeds(experiment, cells, runs, mon
 def test_a_finished_record_of_the_same_config_counts_another_configs_is_a_conflict(monkeypatch, tmp_path):
     _no_estimates(monkeypatch)
     cfg = ex.cells("debug")[0].config
-    paths = estimate.run_paths(OmegaConf.create({**cfg, "results_dir": str(tmp_path)}))
-    rec = records.new_record(cfg, paths, fingerprint=identity.fingerprint(cfg), overrides=None, status="success")
-    records.write_json_atomic(paths.record, rec)
+    paths = run_paths({**cfg, "results_dir": str(tmp_path)})
+    rec = new_record(cfg, paths, fingerprint=identity.fingerprint(cfg), overrides=None, status="success")
+    write_json_atomic(paths.record, rec)
     (line,) = estimate.plan_lines("debug", "rtx3090", str(tmp_path))
     assert line.finished == [0] and line.left == 0
-    records.write_json_atomic(paths.record, {**rec, "fingerprint": "0" * 16})
+    write_json_atomic(paths.record, {**rec, "fingerprint": "0" * 16})
     (line,) = estimate.plan_lines("debug", "rtx3090", str(tmp_path))
     assert line.finished == [] and line.conflicts == [0]
 
@@ -45,14 +46,14 @@ def test_a_finished_record_of_pretrained_weights_counts_by_the_weights_it_names(
     record's: the same config with those weights is finished, another config is a conflict."""
     _no_estimates(monkeypatch)
     cfg = ex.cells("debug")[0].config
-    paths = estimate.run_paths(OmegaConf.create({**cfg, "results_dir": str(tmp_path)}))
+    paths = run_paths({**cfg, "results_dir": str(tmp_path)})
     w = {"sha256": "ab" * 32}
-    rec = records.new_record(cfg, paths, fingerprint=identity.fingerprint(cfg, weights=w["sha256"]), overrides=None,
-                             status="success", weights=w)
-    records.write_json_atomic(paths.record, rec)
+    rec = new_record(cfg, paths, fingerprint=identity.fingerprint(cfg, weights=w["sha256"]), overrides=None,
+                     status="success", weights=w)
+    write_json_atomic(paths.record, rec)
     (line,) = estimate.plan_lines("debug", "rtx3090", str(tmp_path))
     assert line.finished == [0]
-    records.write_json_atomic(paths.record, {**rec, "fingerprint": identity.fingerprint(cfg)})
+    write_json_atomic(paths.record, {**rec, "fingerprint": identity.fingerprint(cfg)})
     (line,) = estimate.plan_lines("debug", "rtx3090", str(tmp_path))
     assert line.conflicts == [0]
 

@@ -169,7 +169,7 @@ def test_the_claims_file_loads_and_names_known_tests():
 # Epoch selection and seed honesty from per-epoch predictions
 # --------------------------------------------------------------------------------------------------
 def write_epochs(run_dir: Path, labels, per_epoch):
-    from hut.records import DEV_PREDICTIONS, save_epoch_predictions
+    from hut.runs import DEV_PREDICTIONS, save_epoch_predictions
 
     for e, preds in enumerate(per_epoch, 1):
         save_epoch_predictions(run_dir / DEV_PREDICTIONS, e, {"predictions": preds, "labels": labels})
@@ -195,7 +195,7 @@ def test_split_dev_selection_and_the_optimism_gap(tmp_path):
 
 
 def test_a_resumed_run_rewrites_its_later_epochs(tmp_path):
-    from hut.records import DEV_PREDICTIONS, read_epoch_predictions, save_epoch_predictions
+    from hut.runs import DEV_PREDICTIONS, read_epoch_predictions, save_epoch_predictions
 
     p = tmp_path / DEV_PREDICTIONS
     for e in (1, 2, 3):
@@ -220,9 +220,10 @@ def test_a_seed_at_the_majority_class_is_flagged_not_dropped(tmp_path):
 
 
 def test_the_trainer_saves_dev_predictions_per_epoch(tmp_path):
-    from hut.records import read_epoch_predictions
+    from hut.runs import read_epoch_predictions
     from hut.tasks import TASKS
-    from hut.trainer import run as train, run_paths
+    from hut.runs import run_paths
+    from hut.trainer import run as train
     from tests.helpers import make_cfg
 
     cfg = make_cfg("task=sst2", "method=hut", "trainer.epochs=2", "trainer.max_steps=null", "trainer.batch_size=16",

@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 
-from hut import records
+from hut import runs
 from hut.trainer import run
 from tests.helpers import FIXTURES, ROOT, make_cfg
 
@@ -47,7 +47,7 @@ def _after_kill(results_dir, fault):
     """What a killed process left is never taken for a finished run, and every file is whole."""
     found = list(results_dir.rglob("metrics.json"))
     if found:
-        rec = records.read_record(found[0])  # never truncated: an error here fails the test
+        rec = runs.read_record(found[0])  # never truncated: an error here fails the test
         assert rec["status"] == "running", (fault, rec["status"])
         ck = found[0].parent / "checkpoint.pt"
         if ck.exists():
@@ -62,7 +62,7 @@ def _chain(tmp_path, run_args, kills):
         _after_kill(killed, fault)
     final = _cli(killed, run_args)
     assert final.returncode == 0 and "[done]" in final.stdout, final.stdout[-1500:] + final.stderr[-1500:]
-    resumed = records.read_record(_record_path(killed))
+    resumed = runs.read_record(_record_path(killed))
     clean = run(make_cfg(*run_args, results_dir=tmp_path / "clean"))
     for key in RESULT:
         assert resumed[key] == clean[key], key
@@ -116,7 +116,7 @@ def test_a_full_disk_keeps_the_previous_file_and_ends_with_one_line(tmp_path, na
     assert "Traceback" not in out.stderr
     target = _record_path(tmp_path).parent / name
     if name == "metrics.json":
-        assert records.read_record(target)["status"] == "running"  # the first write, intact
+        assert runs.read_record(target)["status"] == "running"  # the first write, intact
     else:
         ck = torch.load(target, map_location="cpu", weights_only=True)
         assert ck["step"] == 2  # the first checkpoint (step 2), intact

@@ -8,11 +8,12 @@ import sys
 import pytest
 import torch
 
-from hut import records
+from hut import runs
 from hut.config import compose
 from hut.runtime import device as devices
 from hut.runtime.console import MAX_LINE
-from hut.trainer import run, run_paths
+from hut.runs import run_paths
+from hut.trainer import run
 from tests.helpers import ROOT, make_cfg
 
 PAPER_EXPERIMENTS = ["table1", "table1_extended", "table3", "table3_extended", "table4", "table5"]
@@ -111,21 +112,40 @@ def test_a_run_that_fails_before_training_leaves_a_failed_record(tmp_path):
     cfg = make_cfg("trainer.max_steps=1", results_dir=tmp_path / "runs", data_dir=empty)
     with pytest.raises(FileNotFoundError):
         run(cfg)
-    rec = records.read_record(run_paths(cfg).record)
+    rec = runs.read_record(run_paths(cfg).record)
     assert rec["status"] == "failed" and "FileNotFoundError" in rec["error"]["reason"]
     assert "train.tsv" in rec["error"]["reason"] and "pid" not in rec
 
 
-def test_ansi_codes_are_taken_out_of_transformers_records_in_a_file(monkeypatch):
+def test_load_reports_are_quiet_unless_asked_for_and_colour_codes_leave_a_file(monkeypatch):
+    """transformers' LOAD REPORT (every from_pretrained) is dropped unless TRANSFORMERS_VERBOSITY=info asks
+    for it; in a log file (not a terminal) colour codes are taken out of what transformers logs."""
     import logging
+
+    import transformers.utils.logging as tlog
 
     from hut.runtime import console
 
+    def record(text):
+        return logging.LogRecord("transformers.modeling_utils", logging.WARNING, "f", 1, text, ("d",), None)
+
+    def shown(rec):
+        return all(f.filter(rec) for f in handler.filters)
+
     monkeypatch.setattr(sys, "stderr", io.StringIO())
-    console.quiet_libraries(True)
+    tlog.get_verbosity()  # transformers' handler
     handler = logging.getLogger("transformers").handlers[0]
-    rec = logging.LogRecord("transformers.x", logging.WARNING, "f", 1, "\x1b[1mModel LOAD REPORT\x1b[0m from: %s", ("d",), None)
-    assert all(f.filter(rec) for f in handler.filters) and rec.getMessage() == "Model LOAD REPORT from: d"
+    monkeypatch.setattr(handler, "filters", [])
+    monkeypatch.delenv("TRANSFORMERS_VERBOSITY", raising=False)
+    console.quiet_libraries(True)
+    assert not shown(record("\x1b[1mBertModel LOAD REPORT\x1b[0m from: %s"))
+    other = record("\x1b[1mSome warning\x1b[0m about %s")
+    assert shown(other) and other.getMessage() == "Some warning about d"
+    monkeypatch.setattr(handler, "filters", [])
+    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "info")
+    console.quiet_libraries(True)
+    asked = record("\x1b[1mBertModel LOAD REPORT\x1b[0m from: %s")
+    assert shown(asked) and asked.getMessage() == "BertModel LOAD REPORT from: d"
 
 
 def test_hydra_output_folder_is_keyed_by_every_override():

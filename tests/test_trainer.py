@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from hut import records
-from hut.trainer import run, run_paths
+from hut import runs
+from hut.runs import run_paths
+from hut.trainer import run
 from tests.helpers import make_cfg
 
 GLUE = ["sst2", "mrpc", "cola", "qnli", "rte", "stsb"]
@@ -82,7 +83,7 @@ def test_nan_loss_is_recorded_as_failed(tmp_path):
     rec = run(cfg)
     assert rec["status"] == "failed"
     assert "non-finite loss" in rec["error"]["reason"] and rec["error"]["step"] >= 1
-    assert records.read_record(run_paths(cfg).record)["status"] == "failed"
+    assert runs.read_record(run_paths(cfg).record)["status"] == "failed"
 
 
 def test_record_has_no_secrets_or_environment(tmp_path, monkeypatch):

@@ -12,7 +12,9 @@ from hut.config import compose
 from hut.export import load_trainable, save_trainable
 from hut.methods import build_method, prepare_model
 from hut.results.runs import Cell, add, load_runs
-from hut.trainer import RunConflict, run, run_paths
+from hut.runs import run_paths
+from hut.runs.store import RunConflict
+from hut.trainer import run
 from tests.conftest import model_cfg
 from tests.helpers import FIXTURES, make_cfg, needs_package
 
@@ -95,7 +97,7 @@ def test_wrong_local_dir_and_unreachable_hub_are_one_line_saying_what_to_set(tmp
     def offline(*a, **k):
         raise huggingface_hub.errors.LocalEntryNotFoundError("Cannot find an appropriate cached snapshot folder")
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    monkeypatch.setattr(models, "snapshot_download", offline)
     models._hub_snapshot.cache_clear()
     with pytest.raises(models.WeightsUnavailable) as e:
         models.weights_dir({"name": "x", "source": "hub", "hf_id": "org/not-cached"})

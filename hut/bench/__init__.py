@@ -30,17 +30,20 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import torch
+
+from hut.bench.report import goals, markdown, write
+from hut.bench.steps import bench_model
+from hut.config import cli_options
+from hut.runtime.provenance import versions
+
 
 def options(argv: Sequence[str]) -> dict[str, Any]:
-    from hut.config import cli_options
-
     s = cli_options(argv, "bench", "hut.bench")
     s["preset"] = next((a.split("=", 1)[1] for a in argv if a.startswith("preset=")), "quick")
     if s["device"] not in ("cpu", "cuda") or s["dtype"] not in ("float32", "bf16"):
         raise SystemExit(f"hut.bench: device is cpu or cuda and dtype float32 or bf16 (got {s['device']}, {s['dtype']})")
     if s["device"] == "cuda":
-        import torch
-
         if not torch.cuda.is_available():
             raise SystemExit("hut.bench: device=cuda but torch.cuda.is_available() is False")
     s["command"] = "python -m hut.bench " + " ".join(argv)
@@ -48,12 +51,6 @@ def options(argv: Sequence[str]) -> dict[str, Any]:
 
 
 def run(s: dict[str, Any], log: Callable[[str], None] = print) -> dict[str, Any]:
-    import torch
-
-    from hut.bench.report import goals, markdown, write
-    from hut.bench.steps import bench_model
-    from hut.records import versions
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(int(s["threads"]))
     t0 = time.time()

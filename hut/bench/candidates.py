@@ -9,9 +9,11 @@
   ``configs/method/<name>.yaml``. ``hut@folded`` is HUT with its layers forced to the folded-weight
   path in float32 too (an alternative measured against the default; see hut/methods/hut/function.py).
 * ``floor``: the frozen model with a gradient flowing back through every layer (``requires_grad`` on
-  the embeddings' output), only the task head training: what any method that adapts every layer pays.
+  the embeddings' output, :class:`hut.methods.frozen.Frozen`), only the task head training: what any
+  method that adapts every layer pays.
 
-Every candidate gets its own model whose frozen weights share storage with one base model, and its
+The base model is built once (:func:`hut.build.load_base`); every candidate gets its own copy whose
+frozen weights share that base's storage, with its method applied (:func:`hut.build.adapt`) and its
 own AdamW.
 """
 from __future__ import annotations
@@ -23,8 +25,13 @@ from typing import Any, Mapping, Sequence
 import torch
 import torch.nn as nn
 
-from hut.methods.base import Method, build_method, prepare_model
-from hut.params import KIND_OF_FAMILY
+from hut import experiments as ex
+from hut.build import adapt, default_kind, load_base
+from hut.config import load_group
+from hut.methods import METHODS, Method, build_method
+from hut.methods.frozen import frozen
+from hut.methods.hut import hut_layers
+from hut.models import LoadedModel
 
 FLOOR = "floor"
 PAPER_TABLE = {"roberta_large": "table1", "gpt2_medium": "table3"}  # whose rows give a method's settings
@@ -33,9 +40,6 @@ ALTERNATIVES = {"hut@folded": ("hut", "folded")}  # name -> (method, HutLinear p
 
 def method_config(name: str, model: str) -> dict[str, Any]:
     """The method's config on ``model``: its paper row's where the model's table has one, else its yaml."""
-    from hut import experiments as ex
-    from hut.config import load_group
-
     method = ALTERNATIVES.get(name, (name,))[0]
     table = PAPER_TABLE.get(model)
     cfg = None
@@ -51,8 +55,6 @@ def method_config(name: str, model: str) -> dict[str, Any]:
 
 
 def model_config(name: str, layers: int | None, vocab: int | None = None) -> dict[str, Any]:
-    from hut.config import load_group
-
     cfg = load_group("model", name)
     arch = dict(cfg["arch"])
     depth_key = "num_hidden_layers" if "num_hidden_layers" in arch else "n_layer"
@@ -64,22 +66,6 @@ def model_config(name: str, layers: int | None, vocab: int | None = None) -> dic
         arch["vocab_size"] = int(vocab)
     cfg["arch"] = arch
     return cfg
-
-
-class FloorMethod(Method):
-    """The frozen model, with activation gradients from the top to the input embeddings (not registered)."""
-
-    name = FLOOR
-
-    def apply(self, model: nn.Module, family: str) -> nn.Module:
-        model.get_input_embeddings().register_forward_hook(_require_grad)
-        return model
-
-
-def _require_grad(module: nn.Module, args: Any, out: torch.Tensor) -> torch.Tensor | None:
-    if torch.is_grad_enabled() and isinstance(out, torch.Tensor) and not out.requires_grad:
-        return out.requires_grad_(True)
-    return None
 
 
 def storages(tensors) -> dict[int, int]:
@@ -130,30 +116,26 @@ class Base:
 
 
 def build_base(model: str, layers: int | None, vocab: int | None, device: str, seed: int) -> Base:
-    from hut.models import FAMILY_OF_MODEL_TYPE, load_model
-
     cfg = model_config(model, layers, vocab)
-    family = FAMILY_OF_MODEL_TYPE[str(cfg["arch"]["model_type"])]
     torch.manual_seed(seed)
-    lm = load_model(cfg, KIND_OF_FAMILY[family], num_labels=2, pretrained=False, with_tokenizer=False)
+    lm = load_base(cfg, pretrained=False, with_tokenizer=False)
     base = lm.model.to(device)
     for p in base.parameters():
         p.requires_grad_(False)
     no_dropout(base)
-    return Base(model, base, family, tuple(lm.head_prefixes), KIND_OF_FAMILY[family],
+    return Base(model, base, lm.family, tuple(lm.head_prefixes), default_kind(cfg),
                 storages(list(base.parameters()) + list(base.buffers())))
 
 
 def build_candidate(name: str, base: Base) -> Candidate:
     cfg = {"name": FLOOR} if name == FLOOR else method_config(name, base.name)
-    method = FloorMethod(cfg) if name == FLOOR else build_method(cfg)
-    model = prepare_model(shared_copy(base.model), method, base.family, base.head_prefixes)
+    method = frozen(grad_to_inputs=True, name=FLOOR) if name == FLOOR else build_method(cfg)
+    copied = LoadedModel(shared_copy(base.model), None, base.family, base.head_prefixes, base.name)
+    model = adapt(copied, method).model
     for p in model.parameters():  # what a method trains gets its own storage; the base stays untouched
         if p.requires_grad and p.untyped_storage().data_ptr() in base.ptrs:
             p.data = p.data.clone()
     if name in ALTERNATIVES:
-        from hut.methods.hut import hut_layers
-
         for _, layer in hut_layers(model):
             layer.path = ALTERNATIVES[name][1]
     no_dropout(model)
@@ -164,8 +146,6 @@ def build_candidate(name: str, base: Base) -> Candidate:
 
 
 def candidate_names(methods: Sequence[str] | None) -> list[str]:
-    from hut.methods import METHODS
-
     names = list(methods) if methods else METHODS.names()
     return [FLOOR] + [n for n in names if n != FLOOR]
 

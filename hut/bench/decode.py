@@ -24,23 +24,21 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from omegaconf import OmegaConf
+
+from hut.bench.measure import paired_ratio
+from hut.bench.report import write
+from hut.build import build
+from hut.config import cli_options, compose
+from hut.runtime.provenance import versions
+from hut.tasks import build_task, first_line
 from hut.results.render.formats import markdown as md_table
 
 E2E_TRAIN_PAIRS, E2E_TEST_MRS, TABLE7_BATCH = 42_061, 630, 4
 
 
 def main(argv: list[str] | None = None) -> int:
-    import torch
-    from omegaconf import OmegaConf
-
-    from hut.bench.measure import paired_ratio
-    from hut.config import cli_options, compose
-    from hut.methods import build_method, prepare_model
-    from hut.models import load_model
-    from hut.bench.report import write
-    from hut.records import versions
-    from hut.tasks import build_task, first_line
-
     argv = list(sys.argv[1:] if argv is None else argv)
     s = cli_options(argv, "decode", "hut.bench.decode")
     data_dir = s["data_dir"]
@@ -52,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         "experiment=demo_e2e", "row=demo_e2e/hut", "task.num_beams=10", "task.length_penalty=0.9",
         "task.no_repeat_ngram_size=4", "task.max_new_tokens=64", f"trainer.eval_batch_size={s['batch']}",
         f"data.dir={data_dir}", f"data.max_eval_samples={s['mrs']}"]), resolve=True)
-    loaded = load_model(cfg["model"], "generation")
-    model = prepare_model(loaded.model, build_method(cfg["method"]), loaded.family, ()).eval()
-    task = build_task(cfg, loaded.tokenizer)
+    adapted = build(cfg["model"], cfg["method"], "generation")
+    model = adapted.model.eval()
+    task = build_task(cfg, adapted.tokenizer)
     mrs = [it["mr"] for it in task.eval_items()]
-    tok, t = loaded.tokenizer, cfg["task"]
+    tok, t = adapted.tokenizer, cfg["task"]
 
     def plain() -> list[str]:
         outs = []

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import torch
+
 
 @dataclass
 class Timing:
@@ -39,8 +41,6 @@ class Timer:
 
     def __call__(self, fn: Callable[[], Any]) -> tuple[float, float]:
         if self.cuda:
-            import torch
-
             torch.cuda.synchronize()
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             w0 = time.perf_counter()

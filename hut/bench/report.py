@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
-from hut.records import write_atomic
+from hut.files.atomic import write_atomic
 from hut.results.render.formats import markdown as md_table
 
 

@@ -23,8 +23,10 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from hut.activations import SavedTensors
 from hut.bench import candidates as C
 from hut.bench.measure import Ratio, Timer, agree, interleaved, paired_ratio
+from hut.methods import merge_model
 
 MIB = float(2**20)
 
@@ -48,42 +50,22 @@ def train_step(c: C.Candidate, batch: Mapping[str, torch.Tensor], device: str, d
     return loss.detach()
 
 
-class SavedTensorCounter:
-    """``saved_tensors_hooks`` that sums the unique storages autograd saves (``exclude``: parameters)."""
-
-    def __init__(self, exclude: Mapping[int, int]):
-        self.exclude, self.seen = exclude, {}
-
-    def pack(self, t: torch.Tensor) -> torch.Tensor:
-        try:
-            st = t.untyped_storage()
-            if st.data_ptr() not in self.exclude:
-                self.seen[st.data_ptr()] = st.nbytes()
-        except (RuntimeError, NotImplementedError):
-            pass
-        return t
-
-    @staticmethod
-    def unpack(t: torch.Tensor) -> torch.Tensor:
-        return t
-
-
 def memory(c: C.Candidate, batch: Mapping[str, torch.Tensor], device: str, dtype: str) -> dict[str, float]:
-    params = C.storages(list(c.model.parameters()) + list(c.model.buffers()))
+    weights = list(c.model.parameters()) + list(c.model.buffers())
+    params = C.storages(weights)
     trainable = sum(C.storages([p for p in c.model.parameters() if p.requires_grad]).values())
-    counter = SavedTensorCounter(params)
     gc.collect()
     if device == "cuda":
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-    with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):  # packs in forward only
+    with SavedTensors(weights) as saved:  # packs in forward only
         train_step(c, batch, device, dtype)
     optim = 0
     if c.optimizer is not None:
         optim = sum(C.storages([v for s in c.optimizer.state.values() for v in s.values()
                                 if isinstance(v, torch.Tensor) and v.dim() > 0]).values())
-    act = sum(counter.seen.values())
+    act = saved.bytes
     out = {"saved_activations_mb": act / MIB, "weights_mb": sum(params.values()) / MIB,
            "trainable_mb": trainable / MIB, "optimizer_state_mb": optim / MIB}
     if device == "cuda":
@@ -200,8 +182,6 @@ def _repeatable(rows) -> dict[str, Any]:
 def bench_inference(base: C.Base, batch: Mapping[str, torch.Tensor], s: Mapping[str, Any],
                     log: Callable[[str], None]) -> dict[str, Any]:
     """Forward latency: base, a copy of it (A/A control), HUT merged, HUT unmerged, LoRA unmerged (eval, interleaved)."""
-    from hut.methods import merge_model
-
     device, dtype = s["device"], s["dtype"]
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     variants: dict[str, torch.nn.Module] = {"base": C.shared_copy(base.model)}

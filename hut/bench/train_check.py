@@ -18,29 +18,30 @@ from __future__ import annotations
 import math
 import statistics
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
+from hut import experiments as ex
+from hut.bench import candidates as C
+from hut.bench.measure import Timer
+from hut.bench.report import write
+from hut.bench.steps import train_step
+from hut.config import cli_options
+from hut.runtime.provenance import versions
 from hut.results.render.formats import markdown as md_table
 
 
 def lr_and_wd(method: str, model: str) -> tuple[float, float]:
-    from hut import experiments as ex
-    from hut.bench.candidates import PAPER_TABLE
-
-    for cell in ex.cells(PAPER_TABLE[model]):
+    for cell in ex.cells(C.PAPER_TABLE[model]):
         if cell.config["method"]["name"] == method:
             t = cell.config["trainer"]
             return float(t["lr"]), float(t["weight_decay"])
-    raise SystemExit(f"hut.bench.train_check: no {PAPER_TABLE[model]} row for method {method!r}")
+    raise SystemExit(f"hut.bench.train_check: no {C.PAPER_TABLE[model]} row for method {method!r}")
 
 
 def train(method: str, dtype: str, s: dict[str, Any], base, data: torch.Tensor) -> dict[str, Any]:
-    from hut.bench import candidates as C
-    from hut.bench.measure import Timer
-    from hut.bench.steps import train_step
-
     torch.manual_seed(s["seed"])
     c = C.build_candidate(method, base)
     lr, wd = lr_and_wd(method, base.name)
@@ -87,13 +88,6 @@ def markdown(res: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from pathlib import Path
-
-    from hut.bench import candidates as C
-    from hut.config import cli_options
-    from hut.bench.report import write
-    from hut.records import versions
-
     argv = list(sys.argv[1:] if argv is None else argv)
     s = cli_options(argv, "train_check", "hut.bench.train_check")
     if s["device"] == "cuda" and not torch.cuda.is_available():

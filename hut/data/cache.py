@@ -14,7 +14,7 @@ padded (the collate function pads each batch dynamically); sequences are truncat
 ``max_length``.
 
 Files: ``<cache_dir>/glue-<sha256>.npz`` (numpy, no pickle): each field's token lists are stored
-flattened with an offsets array. Writes are :func:`hut.records.write_atomic`'s (a temporary file in
+flattened with an offsets array. Writes are :func:`hut.files.atomic.write_atomic`'s (a temporary file in
 the same directory, then ``os.replace``), so concurrent runs never see a half-written file (the last writer wins, with the
 same content). A file that cannot be read is treated as a miss and rewritten.
 
@@ -32,7 +32,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from hut.records import write_atomic
+from hut.files.atomic import write_atomic
 
 CACHE_VERSION = 1
 BATCH = 1000  # examples per tokenizer call

@@ -227,12 +227,6 @@ def subsample(items: Sequence[Any], max_samples: int | None, seed: int = 0) -> l
     return [items[i] for i in sorted(idx[:max_samples])]
 
 
-def label_of(task: str, raw: str) -> int | float:
-    """The label id (or STS-B score) of a raw local label string; ValueError if not a valid label."""
-    spec = get_spec(task)
-    return _parse_label(spec, raw)
-
-
 # ------------------------------------------------------------------------------------------- local
 def _parse_label(spec: GlueTaskSpec, raw: str) -> int | float:
     raw = raw.strip()

@@ -1,5 +1,5 @@
 """Every fine-tuning method, registered in ``METHODS`` on import (one small module per method)."""
-from hut.methods.base import METHODS, Method, build_method, count_parameters, merge_model, prepare_model
+from hut.methods.base import METHODS, Method, build_method, count_parameters, is_head, merge_model, prepare_model
 
 # Importing a module registers its methods. Keep this list in sync with configs/method/.
 from hut.methods import hut as _hut  # noqa: F401,E402  hut, hut_compact (a package: config, function, layer, model)
@@ -11,4 +11,4 @@ from hut.methods import peft_methods as _peft  # noqa: F401,E402  vera, fourierf
 from hut.methods import full as _full  # noqa: F401,E402  ft, ft_top2, bitfit
 from hut.methods import adapters as _adapters  # noqa: F401,E402  hadapter, padapter, ladapter
 
-__all__ = ["METHODS", "Method", "build_method", "count_parameters", "merge_model", "prepare_model"]
+__all__ = ["METHODS", "Method", "build_method", "count_parameters", "is_head", "merge_model", "prepare_model"]

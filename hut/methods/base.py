@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import torch.nn as nn
 
 from hut.methods.config import MethodConfig
+from hut.methods.targets import family_name
 from hut.registry import Registry
 
 METHODS: Registry[type["Method"]] = Registry("method")
@@ -55,9 +56,11 @@ class Method(ABC):
 
 
 def build_method(cfg: Mapping[str, Any]) -> Method:
-    """Instantiate the registered method named ``cfg['name']`` (clear error if unknown)."""
-    import hut.methods  # noqa: F401  (registers every method)
+    """Instantiate the registered method named ``cfg['name']`` (clear error if unknown).
 
+    Every method is registered by then: importing this module imports the package ``hut.methods``
+    first, whose ``__init__`` imports every method's module.
+    """
     name = cfg.get("name")
     try:
         cls = METHODS.get(str(name))
@@ -66,7 +69,8 @@ def build_method(cfg: Mapping[str, Any]) -> Method:
     return cls(cfg)
 
 
-def _is_head(param_name: str, head_prefixes: Sequence[str]) -> bool:
+def is_head(param_name: str, head_prefixes: Sequence[str]) -> bool:
+    """Whether a parameter belongs to the task head (``head_prefixes``: module names, matched whole)."""
     parts = param_name.split(".")
     return any(
         ".".join(parts[i : i + len(p.split("."))]) == p
@@ -76,12 +80,16 @@ def _is_head(param_name: str, head_prefixes: Sequence[str]) -> bool:
 
 
 def prepare_model(model: nn.Module, method: Method, family: str, head_prefixes: Sequence[str]) -> nn.Module:
-    """Freeze everything, let the method inject/unfreeze, then keep the task head trainable."""
+    """Freeze everything, let the method inject/unfreeze, then keep the task head trainable.
+
+    ``family``: ``bert``, ``gpt2`` or ``llama``, or the model's transformers type (``roberta``).
+    """
+    family = family_name(family)
     for p in model.parameters():
         p.requires_grad_(False)
     model = method.apply(model, family)
     for n, p in model.named_parameters():
-        if _is_head(n, head_prefixes):
+        if is_head(n, head_prefixes):
             p.requires_grad_(True)
     return model
 
@@ -98,7 +106,7 @@ def count_parameters(model: nn.Module, head_prefixes: Sequence[str]) -> dict[str
         total += k
         if p.requires_grad:
             trainable += k
-            if not _is_head(n, head_prefixes):
+            if not is_head(n, head_prefixes):
                 adapter += k
     return {"adapter": adapter, "trainable": trainable, "total": total}
 

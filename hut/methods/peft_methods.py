@@ -53,6 +53,12 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+from peft import FourierFTConfig as PeftFourierFTConfig
+from peft import PrefixTuningConfig, TaskType, get_peft_model
+from peft import VeraConfig as PeftVeraConfig
+from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
+from peft.tuners.tuners_utils import BaseTunerLayer
+from peft.utils.other import ModulesToSaveWrapper
 
 from hut.methods.base import METHODS, Method
 from hut.methods.config import MethodConfig, option
@@ -106,8 +112,6 @@ def _fan_in_fan_out(model: nn.Module, names: list[str]) -> bool:
 # --------------------------------------------------------------------------- module-level methods
 def merge_peft_layers(model: nn.Module) -> nn.Module:
     """Fold every peft tuner layer into its base layer and put the base (stock) module back."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, BaseTunerLayer)]
     for name, layer in layers:
         with torch.no_grad():
@@ -128,8 +132,6 @@ class _PeftTunerMethod(Method):
         raise NotImplementedError
 
     def apply(self, model: nn.Module, family: str) -> nn.Module:
-        from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
-
         config = self.peft_config(model, family)
         tuner_cls = PEFT_TYPE_TO_TUNER_MAPPING[config.peft_type]
         # The tuner replaces the target modules in place and marks only its own parameters trainable
@@ -149,8 +151,6 @@ class VeRAMethod(_PeftTunerMethod):
     Config = VeraConfig
 
     def peft_config(self, model, family):
-        from peft import VeraConfig as PeftVeraConfig
-
         c = self.config
         names = _module_names(model, family, c.targets, self.name)
         return PeftVeraConfig(r=c.r, target_modules=names, fan_in_fan_out=_fan_in_fan_out(model, names),
@@ -172,8 +172,6 @@ class FourierFTMethod(_PeftTunerMethod):
         self.identity_at_init = self.init_zero
 
     def peft_config(self, model, family):
-        from peft import FourierFTConfig as PeftFourierFTConfig
-
         names = _module_names(model, family, self.config.targets, self.name)
         modules = dict(model.named_modules())
         for n in names:
@@ -241,8 +239,6 @@ class PrefixTuningMethod(Method):
 
     @staticmethod
     def _task_type(model: nn.Module):
-        from peft import TaskType
-
         arch = type(model).__name__
         if arch.endswith("ForSequenceClassification"):
             return TaskType.SEQ_CLS
@@ -254,9 +250,6 @@ class PrefixTuningMethod(Method):
                          f"*ForQuestionAnswering or a causal LM)")
 
     def apply(self, model: nn.Module, family: str) -> nn.Module:
-        from peft import PrefixTuningConfig, get_peft_model
-        from peft.utils.other import ModulesToSaveWrapper
-
         task_type = self._task_type(model)
         c = self.config
         config = PrefixTuningConfig(task_type=task_type, num_virtual_tokens=c.num_virtual_tokens,

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 from transformers.pytorch_utils import Conv1D
 
+from hut.models import FAMILY_OF_MODEL_TYPE
+
 SHORT_NAMES = ("q", "k", "v", "o", "ffn_in", "ffn_out")
 
 # family -> short name -> (regex on the full module name, fused slice index or None)
@@ -80,10 +82,20 @@ def _linear_like_names(model: nn.Module) -> list[str]:
     return [n for n, m in model.named_modules() if n and (isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D")]
 
 
+def family_name(family: str) -> str:
+    """A target family (``bert``, ``gpt2``, ``llama``) from itself or from the transformers model type a
+    user would type (``roberta`` -> ``bert``); anything else is one line naming both lists."""
+    if family in PATTERNS:
+        return family
+    if family in FAMILY_OF_MODEL_TYPE:
+        return FAMILY_OF_MODEL_TYPE[family]
+    raise ValueError(f"unknown model family '{family}': give a family ({', '.join(PATTERNS)}) or a transformers "
+                     f"model type ({', '.join(sorted(FAMILY_OF_MODEL_TYPE))})")
+
+
 def resolve_targets(model: nn.Module, family: str, targets: str | Iterable[str]) -> list[Target]:
     """The modules (and fused slices) named by ``targets``; a name matching nothing is an error."""
-    if family not in PATTERNS:
-        raise ValueError(f"no target names for model family '{family}'; known: {sorted(PATTERNS)}")
+    family = family_name(family)
     names = normalize_target_names(targets)
     modules = dict(model.named_modules())
     found: dict[str, set[int] | None] = {}
@@ -119,10 +131,6 @@ def get_parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
 def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
     parent, child = get_parent(model, name)
     setattr(parent, child, new)
-
-
-def target_module_names(targets: Sequence[Target]) -> list[str]:
-    return [t.name for t in targets]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -235,7 +235,7 @@ def _coco_dicts(hyps_tok, refs_tok):
 
 def rouge_l_score(hyps_tok: Sequence[str], refs_tok: Sequence[Sequence[str]]) -> float:
     """COCO ROUGE_L (pycocoevalcap's ``Rouge``) on PTB-tokenised texts."""
-    from pycocoevalcap.rouge.rouge import Rouge
+    from pycocoevalcap.rouge.rouge import Rouge  # here: a missing package is _pycocoevalcap_dir's clear error
 
     gts, res = _coco_dicts(hyps_tok, refs_tok)
     score, _ = Rouge().compute_score(gts, res)
@@ -244,7 +244,7 @@ def rouge_l_score(hyps_tok: Sequence[str], refs_tok: Sequence[Sequence[str]]) ->
 
 def cider_score(hyps_tok: Sequence[str], refs_tok: Sequence[Sequence[str]]) -> float:
     """COCO CIDEr (pycocoevalcap's ``Cider``, i.e. CIDEr-D) on PTB-tokenised texts."""
-    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.cider.cider import Cider  # here: a missing package is _pycocoevalcap_dir's clear error
 
     gts, res = _coco_dicts(hyps_tok, refs_tok)
     score, _ = Cider().compute_score(gts, res)

@@ -16,6 +16,10 @@ import warnings
 from typing import Any
 
 import numpy as np
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import f1_score, matthews_corrcoef
+
+from hut.data.glue import get_spec
 
 # How tables name each metric.
 METRIC_LABELS = {"accuracy": "accuracy", "f1": "F1", "matthews": "Matthews corr.", "pearson": "Pearson corr.",
@@ -40,8 +44,6 @@ def accuracy(predictions, labels) -> float:
 
 def f1_binary(predictions, labels, positive: int = 1) -> float:
     """F1 of the positive class; 0.0 when it is undefined (no true and no predicted positives)."""
-    from sklearn.metrics import f1_score
-
     p, y = _as_1d(predictions, "predictions"), _as_1d(labels, "labels")
     if len(y) == 0:
         return 0.0
@@ -52,8 +54,6 @@ def f1_binary(predictions, labels, positive: int = 1) -> float:
 
 def matthews(predictions, labels) -> float:
     """Matthews correlation; 0.0 when undefined (constant predictions or labels), never NaN."""
-    from sklearn.metrics import matthews_corrcoef
-
     p, y = _as_1d(predictions, "predictions"), _as_1d(labels, "labels")
     if len(y) == 0:
         return 0.0
@@ -77,14 +77,10 @@ def _correlation(fn, predictions, labels) -> float:
 
 
 def pearson(predictions, labels) -> float:
-    from scipy.stats import pearsonr
-
     return _correlation(pearsonr, predictions, labels)
 
 
 def spearman(predictions, labels) -> float:
-    from scipy.stats import spearmanr
-
     return _correlation(spearmanr, predictions, labels)
 
 
@@ -97,8 +93,6 @@ def glue_metrics(task: str, predictions, labels) -> dict[str, float]:
     predictions: class ids (classification) or predicted scores (STS-B), one per example; labels the
     gold ids/scores. Returns e.g. ``{"accuracy": 0.9, "f1": 0.93, "score": 0.9}`` for MRPC.
     """
-    from hut.data.glue import get_spec
-
     spec = get_spec(task)  # the task's metrics and its paper metric: hut.data.glue.GLUE_TASKS
     p, y = _as_1d(predictions, "predictions"), _as_1d(labels, "labels")
     if len(p) != len(y):

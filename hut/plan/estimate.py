@@ -2,9 +2,9 @@
 
 Every figure here is an estimate, made as stated beside it:
 
-* **finished**: a run whose record (its path, :func:`hut.trainer.run_paths`) is a success with the
-  fingerprint of the cell's composed config (:func:`hut.identity.fingerprint`), what ``hut.train``
-  would skip; a success of another config is a *conflict* (``hut.train`` would stop there);
+* **finished**: a run whose record is a success with the fingerprint of the cell's composed config,
+  what ``hut.train`` would skip; a success of another config is a *conflict* (``hut.train`` would
+  stop there): the run store says which (:func:`hut.runs.store.standing`);
 * **memory**: :mod:`hut.plan.memory` at the cell's batch size and ``max_length`` (its longest sequence);
 * **hours**: :func:`hut.plan.hours.run_time`: steps × max(FLOP time, kernel floor) per step, training
   and evaluation, each input with its basis (``hardware.yaml``, ``datasets.yaml``, the kernels counted
@@ -18,13 +18,13 @@ from typing import Any, Mapping
 from omegaconf import OmegaConf
 
 from hut import experiments as ex
-from hut import flops, identity, records
+from hut import flops
 from hut.plan import hours as run_hours
 from hut.plan import memory
 from hut.plan.assumptions import datasets, gpu, hardware
 from hut.results.labels import task_label
 from hut.results.tables.method_table import row_label
-from hut.trainer import run_paths
+from hut.runs import store
 
 GIB = 2 ** 30
 
@@ -69,18 +69,9 @@ def _label(cell: ex.Cell, cfg: Mapping[str, Any]) -> str:
 def _finished(cfg: Mapping[str, Any], seeds: tuple[int, ...], results_dir: str) -> tuple[list[int], list[int]]:
     done, conflicts = [], []
     for s in seeds:
-        paths = run_paths(OmegaConf.create({**cfg, "seed": s, "results_dir": results_dir}))
-        try:
-            rec = records.read_record(paths.record)
-        except (OSError, ValueError):
-            continue
-        if rec.get("status") == "success":
-            # The fingerprint covers the weights' SHA-256 (hut.models.weights_identity). A plan runs before
-            # any download, so it takes the weights the record names; the config must match exactly, and
-            # hut.train checks the weights themselves when it reaches the run (RunConflict otherwise).
-            weights = (rec.get("weights") or {}).get("sha256")
-            fp = identity.fingerprint(cfg, weights=weights)
-            (done if records.record_fingerprint(rec) == fp else conflicts).append(s)
+        standing = store.standing({**cfg, "seed": s, "results_dir": results_dir})
+        if standing is not None:
+            (done if standing == "finished" else conflicts).append(s)
     return done, conflicts
 
 

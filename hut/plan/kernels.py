@@ -45,12 +45,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from hut import flops
+from hut.build import adapt, load_base
 from hut.config import load_group
-from hut.methods import build_method, prepare_model
-from hut.models import load_model
+from hut.files.atomic import write_json_atomic
 from hut.plan.assumptions import hardware
 from hut.plan.memory import ATTENTION_DROPOUT, AUTOCAST, LAYERS, layers_of
-from hut.records import write_json_atomic
 
 PHASES = ("forward", "backward", "optimizer", "inference")
 #: operators that launch no kernel (views are recognised by their schema, ``OpOverload.is_view``)
@@ -139,9 +138,8 @@ def _measure(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any] | None,
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.manual_seed(0)
-            lm = load_model(_shortened(model_cfg, layers), kind, num_labels=2, pretrained=False, with_tokenizer=False)
-            model = lm.model if method_cfg is None else prepare_model(
-                lm.model, build_method(dict(method_cfg)), lm.family, lm.head_prefixes)
+            base = load_base(_shortened(model_cfg, layers), kind, num_labels=2, pretrained=False, with_tokenizer=False)
+            model = base.model if method_cfg is None else adapt(base, dict(method_cfg)).model
             out[str(layers)] = count_step(model, kind, precision, train)
     return out
 
@@ -150,7 +148,7 @@ def _code_key() -> str:
     """What a count depends on besides its configs: torch and the code that builds and runs the model."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256(torch.__version__.encode())
-    for f in [Path(__file__), root / "models.py", *sorted((root / "methods").rglob("*.py"))]:
+    for f in [Path(__file__), root / "models.py", root / "build.py", *sorted((root / "methods").rglob("*.py"))]:
         h.update(f.read_bytes())
     return h.hexdigest()
 

@@ -33,10 +33,9 @@ from typing import Any, Mapping
 import torch
 
 from hut import flops
-from hut.methods import build_method, prepare_model
-from hut.models import FAMILY_OF_MODEL_TYPE, load_model
-from hut.records import write_json_atomic
-from hut.params import KIND_OF_FAMILY
+from hut.activations import SavedTensors
+from hut.build import build, default_kind
+from hut.files.atomic import write_json_atomic
 
 SEQS = (16, 32, 64)  # the short lengths measured (exact quadratic fit through three points)
 LAYERS = (2, 3)  # two depths: what one more layer adds (2, not 1: ft_top2 trains the top two layers)
@@ -54,45 +53,30 @@ def state_bytes(params: Mapping[str, int]) -> dict[str, int]:
             "adamw": 8 * int(params["trainable"])}
 
 
-def _kind(model_cfg: Mapping[str, Any]) -> str:
-    """The model's kind of task as Table 2 counts it (encoders: a 2-label classifier; decoders: the LM)."""
-    return KIND_OF_FAMILY.get(FAMILY_OF_MODEL_TYPE.get(str(model_cfg["arch"]["model_type"]), "bert"), "classification")
-
-
 def _saved_bytes(model, kind: str, seq: int, precision: str) -> int:
     ids = torch.full((1, seq), 5, dtype=torch.long)
     batch: dict[str, Any] = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     batch["labels"] = ids.clone() if kind == "generation" else (
         torch.zeros(1) if kind == "regression" else torch.zeros(1, dtype=torch.long))
-    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen: dict[int, int] = {}
-
-    def pack(t):
-        st = t.untyped_storage()
-        if st.data_ptr() not in weights:
-            seen[st.data_ptr()] = st.nbytes()
-        return t
-
     cast = (torch.autocast("cpu", dtype=AUTOCAST[precision]) if precision in AUTOCAST
             else contextlib.nullcontext())
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), cast:
+    with SavedTensors(model.parameters()) as saved, cast:
         loss = model(**batch).loss
     del loss
-    return sum(seen.values())
+    return saved.bytes
 
 
 def _measure(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any], precision: str) -> dict:
     """Saved bytes at batch 1 for the depths :data:`LAYERS` × the lengths :data:`SEQS`."""
-    kind = _kind(model_cfg)
+    kind = default_kind(model_cfg)
     out = {}
     for layers in LAYERS:
         cfg = copy.deepcopy(dict(model_cfg))
-        cfg["arch"] = {**cfg["arch"], flops._layer_key(cfg["arch"]): layers, **dict.fromkeys(ATTENTION_DROPOUT, 0.0)}
+        cfg["arch"] = {**cfg["arch"], flops.layer_key(cfg["arch"]): layers, **dict.fromkeys(ATTENTION_DROPOUT, 0.0)}
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.manual_seed(0)
-            lm = load_model(cfg, kind, num_labels=2, pretrained=False, with_tokenizer=False)
-            model = prepare_model(lm.model, build_method(dict(method_cfg)), lm.family, lm.head_prefixes)
+            model = build(cfg, dict(method_cfg), kind, pretrained=False, with_tokenizer=False).model
             model.train()
             out[layers] = [_saved_bytes(model, kind, s, precision) for s in SEQS]
     return out
@@ -123,7 +107,7 @@ def activations(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any], pre
     """The measured points (cached on disk by configs, precision, torch and code)."""
     code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     key = hashlib.sha256(json.dumps([flops.canonical(model_cfg), flops.canonical(method_cfg), precision,
-                                     list(SEQS), flops._code_digest(), code]).encode()).hexdigest()[:32]
+                                     list(SEQS), flops.code_digest(), code]).encode()).hexdigest()[:32]
     path = _cache_path(key)
     try:
         return {int(k): v for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
@@ -156,4 +140,4 @@ def activation_bytes(points: Mapping[int, list[int]], layers: int, batch: int, s
 
 
 def layers_of(model_cfg: Mapping[str, Any]) -> int:
-    return int(model_cfg["arch"][flops._layer_key(model_cfg["arch"])])
+    return int(model_cfg["arch"][flops.layer_key(model_cfg["arch"])])

@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from hut.records import DEV_PREDICTIONS, write_atomic
+from hut.files.atomic import write_atomic
+from hut.runs import DEV_PREDICTIONS
 
 RECORDS_DIR = "records"
 #: a run folder's files that are shipped with the outputs (anything else stays behind)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from hut.identity import variant_label
-from hut.records import READABLE_SCHEMAS, CorruptRecord, read_record, record_fingerprint
+from hut.runs import READABLE_SCHEMAS, CorruptRecord, read_record, record_fingerprint
 from hut.results.render.table import NA, num
 
 TARGET_ORDER = ("q", "k", "v", "o", "ffn_in", "ffn_out")

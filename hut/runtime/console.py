@@ -9,6 +9,7 @@ than :data:`MAX_LINE`. ``trainer.progress=false`` shows no bar anywhere (the tas
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
@@ -42,24 +43,38 @@ class _StripAnsi(logging.Filter):
         return True
 
 
+class _NoLoadReport(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in record.getMessage()
+
+
 def quiet_libraries(progress: bool = True) -> None:
-    """Library output fit for the run: transformers' and the hub's download bars off (their own
-    switches) with ``trainer.progress=false`` or in a log file, and, in a log file, colour codes taken
-    out of transformers' log records. Why a filter: transformers styles its LOAD REPORT title with ANSI
-    codes whether or not the output is a terminal (``transformers/utils/loading_report.py``) and has no
-    switch for it."""
-    import huggingface_hub.utils
-    import transformers.utils.logging as tlog
+    """Library output fit for the run (every run calls it; it can be called again).
+
+    * transformers' LOAD REPORT (a table of the weights the task head leaves newly initialised, printed
+      at warning level by every ``from_pretrained``) only when asked for, with transformers' own switch
+      ``TRANSFORMERS_VERBOSITY=info`` (or ``debug``); transformers has no switch for this one report,
+      so a logging filter drops it;
+    * transformers' and the hub's download bars off (their own switches) with ``trainer.progress=false``
+      or in a log file;
+    * in a log file, colour codes taken out of transformers' log records: transformers styles the LOAD
+      REPORT's title with ANSI codes whether or not the output is a terminal.
+    """
+    # Imported here: transformers takes seconds to import, and the console's other helpers (bars, lines)
+    # are imported by modules that never load a model.
+    import huggingface_hub.utils  # (see above)
+    import transformers.utils.logging as tlog  # (see above)
 
     tty = sys.stderr.isatty()
     if not progress or not tty:
         tlog.disable_progress_bar()
         huggingface_hub.utils.disable_progress_bars()
-    if tty:
-        return
     tlog.get_verbosity()  # makes transformers set up its handler
+    asked = os.environ.get("TRANSFORMERS_VERBOSITY", "").lower() in ("info", "debug")
     for handler in logging.getLogger("transformers").handlers:
-        if not any(isinstance(f, _StripAnsi) for f in handler.filters):
+        if not asked and not any(isinstance(f, _NoLoadReport) for f in handler.filters):
+            handler.addFilter(_NoLoadReport())
+        if not tty and not any(isinstance(f, _StripAnsi) for f in handler.filters):
             handler.addFilter(_StripAnsi())
 
 

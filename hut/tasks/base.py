@@ -7,16 +7,34 @@ file (``glue``, ``e2e``, ...).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import torch
 from accelerate import PartialState
 
+from hut.data.glue import subsample
 from hut.registry import Registry
 from hut.runtime.console import bar_disable
+from hut.typed import option
 
 TASKS: Registry[type["Task"]] = Registry("task")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The ``data`` keys every task reads (``configs/train.yaml``); a task with keys of its own extends it
+    (:attr:`Task.data_config`). Checked by :func:`hut.schema.validate` before anything runs."""
+
+    source: str = option("local", choices=("local", "hub"))  # local: the file layout under data.dir
+    dir: str | None = option(None)  # the local copy's root (default: $HUT_DATA)
+    train_split: str = option("train")  # one of the task's splits (Task.splits)
+    eval_split: str = option("dev")
+    max_train_samples: int | None = option(None, minimum=1)  # a seeded subset; null: all
+    max_eval_samples: int | None = option(None, minimum=1)
+    subset_seed: int = option(0, minimum=0)
+    cache_dir: str | None = option(None)  # tokenised data; null: $HUT_CACHE or ~/.cache/hut
 
 
 class Task:
@@ -26,6 +44,8 @@ class Task:
     num_labels: int = 1
     best_metric: str = "score"  # the dev metric that selects the best epoch (higher is better)
     metric_label: str = "score"  # how tables name best_metric (GLUE: the paper's metric of the task)
+    splits: ClassVar[tuple[str, ...]] = ("train", "dev")  # what data.train_split and data.eval_split may name
+    data_config: ClassVar[type[DataConfig]] = DataConfig  # the data keys this task reads
 
     def __init__(self, cfg: Mapping[str, Any], tokenizer):
         self.cfg = cfg
@@ -90,8 +110,6 @@ class Task:
     def _eval_subset_of(self, split: str, unit: str, n_total: int) -> dict[str, Any]:
         """:meth:`eval_subset` for a split of ``n_total`` items subsampled the suite's way
         (:func:`hut.data.glue.subsample`, ``data.max_eval_samples`` seeded by ``data.subset_seed``)."""
-        from hut.data.glue import subsample
-
         d = self.cfg["data"]
         max_samples, seed = d.get("max_eval_samples"), int(d.get("subset_seed", 0))
         indices = subsample(range(n_total), max_samples, seed)

@@ -8,6 +8,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hut import faults
+from hut.data.e2e import SPLITS as E2E_SPLITS
+from hut.data.e2e import load_e2e_eval, load_e2e_pairs
+from hut.files.atomic import write_atomic
+from hut.metrics.e2e import e2e_score_details, e2e_scores
 from hut.tasks.base import TASKS, Task
 
 
@@ -25,6 +29,7 @@ class E2ETask(Task):
     name = "e2e"
     label = "E2E"
     kind = "generation"
+    splits = E2E_SPLITS
     best_metric = "BLEU"
     metric_label = "BLEU"
 
@@ -38,8 +43,6 @@ class E2ETask(Task):
         return f"{mr}{self.sep}"
 
     def train_dataset(self):
-        from hut.data.e2e import load_e2e_pairs
-
         d = self.cfg["data"]
         pairs = load_e2e_pairs(d.get("train_split", "train"), source=self.source, data_dir=self.data_dir,
                                max_items=d.get("max_train_samples"), seed=int(d.get("subset_seed", 0)))
@@ -73,8 +76,6 @@ class E2ETask(Task):
 
     def _eval_split(self) -> tuple[str, list[dict]]:
         """The evaluation split's name and all its MRs (read once)."""
-        from hut.data.e2e import load_e2e_eval
-
         split = self.cfg["data"].get("eval_split", "test")
         if not hasattr(self, "_all_eval"):
             self._all_eval = load_e2e_eval(split, source=self.source, data_dir=self.data_dir)
@@ -124,9 +125,6 @@ class E2ETask(Task):
         return outs
 
     def evaluate(self, model, accelerator, run_dir):
-        from hut.metrics.e2e import e2e_scores
-        from hut.records import write_atomic
-
         items = self.eval_items()
         model.eval()
         unwrapped = accelerator.unwrap_model(model)
@@ -145,8 +143,6 @@ class E2ETask(Task):
 
     @classmethod
     def score_predictions(cls, saved, indices, run_dir):
-        from hut.metrics.e2e import e2e_score_details
-
         blocks = (Path(run_dir) / "references.txt").read_text(encoding="utf-8").strip("\n").split("\n\n")
         refs = [b.split("\n") for b in blocks]
         outs = saved["outputs"]

@@ -3,25 +3,26 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from hut import faults
+from hut.data.cache import tokenize_glue
+from hut.data.glue import GLUE_TASKS, SPLITS, load_glue
+from hut.metrics.glue import METRIC_LABELS, glue_metrics
 from hut.tasks.base import TASKS, Task, cache_dir
 
 
 class GlueTask(Task):
     score_metric = "accuracy"  # which GLUE metric `score` is (the spec's `metric`)
+    splits = SPLITS
 
     def _load(self, split: str, max_samples):
-        from hut.data.glue import load_glue
-
         return load_glue(self.name, split, source=self.source, data_dir=self.data_dir,
                          max_samples=max_samples, seed=int(self.cfg["data"].get("subset_seed", 0)))
 
     def _tokenize(self, split: str, max_samples) -> list[dict]:
-        from hut.data.cache import tokenize_glue
-
         examples = self._load(split, max_samples)
         self.labels_of = getattr(self, "labels_of", {})
         enc = tokenize_glue(
@@ -49,8 +50,6 @@ class GlueTask(Task):
 
     @torch.no_grad()
     def evaluate(self, model, accelerator, run_dir):
-        from hut.metrics.glue import glue_metrics
-
         d = self.cfg["data"]
         if not hasattr(self, "_eval"):
             self._eval = self._tokenize(d.get("eval_split", "dev"), d.get("max_eval_samples"))
@@ -80,10 +79,6 @@ class GlueTask(Task):
 
     @classmethod
     def score_predictions(cls, saved, indices, run_dir):
-        import numpy as np
-
-        from hut.metrics.glue import glue_metrics
-
         p, y = np.asarray(saved["predictions"]), np.asarray(saved["labels"])
         if cls.kind != "regression":
             p, y = p.astype(int), y.astype(int)
@@ -97,8 +92,6 @@ class GlueTask(Task):
             return 0.0
         if not saved:
             return None
-        import numpy as np
-
         labels = np.asarray(saved["labels"]).astype(int)
         majority = np.bincount(labels).argmax()
         return cls.score_predictions({"predictions": [int(majority)] * len(labels), "labels": saved["labels"]},
@@ -111,9 +104,6 @@ def register_glue_task(spec) -> type[Task]:
     Adding such a task is its spec, this one call and its ``configs/task/<name>.yaml``: loaders,
     metrics, the trainer and Table 1's column follow from the spec.
     """
-    from hut.data.glue import GLUE_TASKS
-    from hut.metrics.glue import METRIC_LABELS
-
     if spec.name in GLUE_TASKS and GLUE_TASKS[spec.name] is not spec:
         raise ValueError(f"duplicate GLUE task name '{spec.name}'")
     GLUE_TASKS[spec.name] = spec
@@ -126,8 +116,6 @@ def register_glue_task(spec) -> type[Task]:
 
 
 def _register_glue():
-    from hut.data.glue import GLUE_TASKS
-
     for spec in list(GLUE_TASKS.values()):
         register_glue_task(spec)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,22 @@ from tqdm.auto import tqdm
 
 from hut import faults
 from hut.data.glue import subsample
-from hut.data.squad import article_order, load_squad, parse_slice, select_articles
+from hut.data.squad import SPLITS, article_order, load_squad, parse_slice, select_articles
 from hut.metrics.squad import normalize_answer, squad_scores
-from hut.records import write_atomic
-from hut.tasks.base import TASKS, Task
+from hut.files.atomic import write_atomic
+from hut.tasks.base import TASKS, DataConfig, Task
+from hut.typed import option
 
 PREDICTIONS_FILE = "predictions.json"
+
+
+@dataclass(frozen=True)
+class SquadDataConfig(DataConfig):
+    """SQuAD's own data keys (``configs/task/squad.yaml``): slices of a split's articles."""
+
+    train_articles: str | None = option(None)  # "start:stop" of the split's articles in article_seed's order
+    eval_articles: str | None = option(None)
+    article_seed: int | None = option(0)  # null: the file's order
 
 
 @TASKS.register("squad")
@@ -44,6 +55,8 @@ class SquadTask(Task):
     name = "squad"
     label = "SQuAD v1.1"
     kind = "qa"
+    splits = tuple(SPLITS)
+    data_config = SquadDataConfig
     best_metric = "f1"
     metric_label = "F1"
 

@@ -26,7 +26,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from hut.records import DEV_PREDICTIONS, read_epoch_predictions
+from hut.runs import DEV_PREDICTIONS, read_epoch_predictions
 from hut.tasks import TASKS
 
 SPLIT_SEED = 0

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from hut.metrics.squad import squad_scores
 from hut.models import load_tokenizer
-from hut.records import read_record
+from hut.runs import read_record
 from hut.results.labels import method_label, model_label
 from hut.results.render.table import Table
 from hut.results.runs import Run
