@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Sequence
 
-from hut import experiments as ex
+from hut.config import experiments as ex
 from hut.config import cli_options
 from hut.results.aggregate import build
 

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from hut import aggregate
-from hut import experiments as ex
+from hut.config import experiments as ex
 from hut.config import compose, split_own
 from hut.trainer import run
 

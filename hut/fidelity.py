@@ -2,7 +2,7 @@
 
 Nobody can run ``make glue`` here (no GPU, no hub), so what it would run must be right by
 construction. For every cell of ``experiment=table1``, ``table3``, ``table4`` and ``table5``
-(:func:`hut.experiments.cells`, composed exactly as ``python -m hut.train -m`` composes each job)
+(:func:`hut.config.experiments.cells`, composed exactly as ``python -m hut.train -m`` composes each job)
 this checks, against a file of the paper's published figures (the project's own copy by default):
 
 * the sweep: its rows are the table's rows (method and printed size), its tasks the table's
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from hut import experiments as ex
+from hut.config import experiments as ex
 from hut.config import cli_options, load_group
-from hut.paper import PAPER_MODEL, PUBLISHED_FILE, published
+from hut.config.paper import PAPER_MODEL, PUBLISHED_FILE, published
 from hut.params import count
 
 

@@ -24,15 +24,16 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from hut import experiments, identity
+from hut.config import experiments
+from hut.runs import identity
 from hut.config import CONFIG_DIR, compose, split_own
 from hut.files.atomic import is_disk_error
 from hut.runtime.device import DeviceUnavailable
-from hut.schema import validate
+from hut.config.schema import validate
 from hut.trainer import run
 
 # configs/train.yaml names Hydra's own run folder by the command's overrides: ${hut_dirname:...} keeps
-# that name one path component of bounded length (hut.identity.short_name).
+# that name one path component of bounded length (hut.runs.identity.short_name).
 OmegaConf.register_new_resolver("hut_dirname", lambda text: identity.short_name(str(text), 120), replace=True)
 # Hydra's own command-line flags that take a value (not overrides)
 _FLAG_VALUES = ("--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd", "--cfg", "-c",
@@ -89,7 +90,7 @@ def check_config(argv: list[str]) -> str | None:
     """What is wrong with this command's config, in one line naming the key (None: nothing).
 
     The config of the command's first job (each sweep at its first value, an experiment's own sweep
-    included under ``-m``) is composed as Hydra will compose it and checked by :func:`hut.schema.validate`.
+    included under ``-m``) is composed as Hydra will compose it and checked by :func:`hut.config.schema.validate`.
     """
     overrides = _overrides(argv)
     try:

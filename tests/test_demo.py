@@ -18,7 +18,7 @@ TINY = ["trainer.max_steps=2", "data.max_train_samples=16", "data.max_eval_sampl
 
 def _jobs() -> int:
     """The demo's grid, from its experiment files (configs/experiment/demo.yaml, demo_rank.yaml, demo_e2e.yaml)."""
-    from hut import experiments as ex
+    from hut.config import experiments as ex
 
     return sum(len(ex.cells(e)) * len(ex.seeds(e)) for e in demo.ALL_EXPERIMENTS)
 

@@ -16,7 +16,7 @@ def test_paper_analytic_figures():
 
 
 def test_the_papers_table2_prints_the_analytic_figures():
-    from hut.paper import published_rows
+    from hut.config.paper import published_rows
 
     printed = {r["method"]: r["gflops"] for r in published_rows("table2") if r["method"] in ("hut", "lora")}
     assert printed == {m: round(flops.paper_setting_gflops(m), 2) for m in ("hut", "lora")}

@@ -1,7 +1,7 @@
 """Device-to-host reads (each a GPU stall): HUT's layer adds at most one per forward + backward to the
 frozen model's count, for the suite's layer and the peft path, in float32 and under bf16 autocast, with a
 grown shift; the degenerate-scale safety holds without a read of its own. Counted on the CPU
-(hut.host_reads: a TorchDispatchMode on aten._local_scalar_dense and friends, Tensor.tolist wrapped)."""
+(hut.bench.host_reads: a TorchDispatchMode on aten._local_scalar_dense and friends, Tensor.tolist wrapped)."""
 import copy
 import pickle
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from hut import host_reads
+from hut.bench import host_reads
 from hut.methods.hut import HostReads, HutFactors, HutLinear
 
 

@@ -1,4 +1,4 @@
-"""Run identity: a record is reused only for the config that made it (hut.identity, hut.trainer)."""
+"""Run identity: a record is reused only for the config that made it (hut.runs.identity, hut.trainer)."""
 import json
 import os
 import subprocess
@@ -7,7 +7,8 @@ import sys
 import pytest
 import torch
 
-from hut import identity, runs
+from hut import runs
+from hut.runs import identity
 from hut.runs import run_paths
 from hut.runs.checkpoint import BadCheckpoint
 from hut.runs.store import RunConflict

@@ -7,7 +7,8 @@ import filecmp
 import pytest
 import yaml
 
-from hut import fidelity, paper
+from hut import fidelity
+from hut.config import paper
 from hut.config import compose
 from tests.helpers import REAL
 
@@ -76,7 +77,7 @@ def test_settings_files_hold_numbers_not_strings():
 
 
 def test_methods_outside_the_paper_rows_run_in_extended_experiments():
-    from hut import experiments
+    from hut.config import experiments
 
     def methods(e):
         return {c.config["method"]["name"] for c in experiments.cells(e)}

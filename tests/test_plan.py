@@ -6,8 +6,8 @@ import os
 import pytest
 import torch
 
-from hut import experiments as ex
-from hut import identity
+from hut.config import experiments as ex
+from hut.runs import identity
 from hut.files.atomic import write_json_atomic
 from hut.runs import new_record, run_paths
 from hut.config import load_group

@@ -254,7 +254,7 @@ def test_e2e_rescores_a_subset_of_its_saved_outputs_with_bleu(tmp_path):
 def _experiment_names() -> list[str]:
     """Every experiment (records' name) whose files feed a table the aggregator writes."""
     from hut import aggregate
-    from hut import experiments as ex
+    from hut.config import experiments as ex
     from hut.config import CONFIG_DIR
 
     files = [p.stem for p in sorted((Path(CONFIG_DIR) / "experiment").glob("*.yaml"))]

@@ -1,4 +1,4 @@
-"""Kill anywhere: a real training process is SIGKILLed at many points (HUT_FAULT, hut/faults.py), rerun
+"""Kill anywhere: a real training process is SIGKILLed at many points (HUT_FAULT, hut/runtime/faults.py), rerun
 after each kill, and the final record equals the uninterrupted run's; no partial file is ever read as
 a finished record. A write that fails (full disk) leaves the previous file and ends with one line.
 

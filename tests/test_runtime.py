@@ -46,7 +46,7 @@ def test_cli_cuda_without_a_gpu_is_one_line_naming_cuda(tmp_path):
 @pytest.mark.parametrize("experiment", ["debug", *PAPER_EXPERIMENTS])
 def test_cuda_without_a_gpu_stops_before_anything_is_written(tmp_path, experiment):
     """debug asked for cuda, or a paper experiment as it is: refused; trainer.device=cpu asks for the CPU."""
-    from hut import experiments
+    from hut.config import experiments
 
     ov = experiments.cells(experiment)[0].run_overrides(0) if experiment != "debug" else [
         "experiment=debug", "trainer.device=cuda"]
@@ -60,7 +60,7 @@ def test_cuda_without_a_gpu_stops_before_anything_is_written(tmp_path, experimen
 
 @pytest.mark.parametrize("experiment", ["debug", "demo", "demo_e2e"])
 def test_small_experiments_run_on_a_cpu(experiment):
-    from hut import experiments
+    from hut.config import experiments
 
     ov = experiments.cells(experiment)[0].run_overrides(0) if experiments.cells(experiment) else [f"experiment={experiment}"]
     assert compose(ov).trainer.device in ("cpu", "auto")
@@ -153,7 +153,7 @@ def test_hydra_output_folder_is_keyed_by_every_override():
     folder name of bounded length (start + digest of the whole)."""
     from omegaconf import OmegaConf
 
-    from hut.identity import short_name
+    from hut.runs.identity import short_name
 
     hydra = OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "train.yaml").hydra, resolve=False)
     for d in (hydra["run"]["dir"], hydra["sweep"]["subdir"]):

@@ -7,7 +7,8 @@ import torch
 
 from omegaconf import OmegaConf
 
-from hut import identity, models
+from hut import models
+from hut.runs import identity
 from hut.config import compose
 from hut.export import load_trainable, save_trainable
 from hut.methods import build_method, prepare_model

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import torch
 import torch.nn as nn
 
-from hut import experiments as ex
+from hut.config import experiments as ex
 from hut.build import adapt, default_kind, load_base
 from hut.config import load_group
 from hut.methods import METHODS, Method, build_method

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import torch
 
-from hut import experiments as ex
+from hut.config import experiments as ex
 from hut.bench import candidates as C
 from hut.bench.measure import Timer
 from hut.bench.report import write

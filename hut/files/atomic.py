@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from hut import faults
+from hut.runtime import faults
 
 # Errors of the disk itself (full, over quota, read-only, failing): no further write is tried; the
 # files are left as the last good write made them.

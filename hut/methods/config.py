@@ -1,4 +1,4 @@
-"""Typed method configs: one frozen dataclass per method, validated by :mod:`hut.typed`.
+"""Typed method configs: one frozen dataclass per method, validated by :mod:`hut.config.typed`.
 
 A method declares its options as a dataclass derived from :class:`MethodConfig`; each field's type
 annotation and its :func:`option` metadata (``minimum``, ``choices``) say what is valid. ``parse``
@@ -17,7 +17,7 @@ import dataclasses
 from typing import Any, Mapping, TypeVar
 
 from hut.methods.targets import normalize_target_names
-from hut.typed import option, parse
+from hut.config.typed import option, parse
 
 __all__ = ["MethodConfig", "option"]
 

@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from hut.config import cli_options
-from hut.experiments import experiment_file
+from hut.config.experiments import experiment_file
 from hut.plan.estimate import downloads, gpu, plan_lines
 from hut.plan.report import render
 

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from omegaconf import OmegaConf
 
-from hut import experiments as ex
+from hut.config import experiments as ex
 from hut import flops
 from hut.plan import hours as run_hours
 from hut.plan import memory

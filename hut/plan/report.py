@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
-from hut import experiments as ex
+from hut.config import experiments as ex
 from hut.plan.assumptions import datasets, hardware
 from hut.plan.estimate import GIB, Line
 from hut.results.render.formats import simple, to_text

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 from hut import flops
 from hut.config import cli_options
-from hut.paper import PUBLISHED_FILE, published
+from hut.config.paper import PUBLISHED_FILE, published
 from hut.results import page
 from hut.results.figures import figure4
 from hut.results.figures.figure3 import build_figure3

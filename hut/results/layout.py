@@ -1,4 +1,4 @@
-"""What each table expects, read from ``configs/experiment`` only (through :mod:`hut.experiments`).
+"""What each table expects, read from ``configs/experiment`` only (through :mod:`hut.config.experiments`).
 
 A table is fed by the experiment files whose ``table`` is that table and whose ``experiment_name``
 is the one asked for (``table1`` by default; ``demo`` gives the files demo.yaml and demo_e2e.yaml).
@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from hut import experiments as ex
+from hut.config import experiments as ex
 from hut.results.runs import order_targets
 
 RowKey = tuple  # (method, variant, model, overrides)

@@ -2,7 +2,7 @@
 
 Every table shows, under our rows, the paper's rows as it prints them (mean ± std; ``*`` where the
 paper marks a row as copied from earlier work) from the published-figures file
-(:mod:`hut.paper`), and a row of ours − paper for each of our rows that reproduces a paper row on the
+(:mod:`hut.config.paper`), and a row of ours − paper for each of our rows that reproduces a paper row on the
 paper's model. Which of our rows reproduces which paper row is recorded in its config
 (``paper_row``: method and size as printed). The paper's printed anomalies stay visible as notes.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from hut.paper import PAPER_MODEL  # noqa: F401  (tables read it as P.PAPER_MODEL)
+from hut.config.paper import PAPER_MODEL  # noqa: F401  (tables read it as P.PAPER_MODEL)
 from hut.results.labels import method_label
 from hut.results.render.table import tex_escape
 

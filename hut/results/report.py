@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from hut.paper import settings_file
+from hut.config.paper import settings_file
 from hut.results.files import write_bytes
 from hut.results.judge import claims as C
 from hut.results.judge import selection as SEL

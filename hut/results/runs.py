@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from hut.identity import variant_label
+from hut.runs.identity import variant_label
 from hut.runs import READABLE_SCHEMAS, CorruptRecord, read_record, record_fingerprint
 from hut.results.render.table import NA, num
 
@@ -32,7 +32,7 @@ class Run:
     seed: int
     status: str
     variant: str | None
-    overrides: str | None  # the override variant in full, ``key=value, ...`` (hut.identity.variant_label); never cut
+    overrides: str | None  # the override variant in full, ``key=value, ...`` (hut.runs.identity.variant_label); never cut
     fingerprint: str | None
     label: str | None  # config.method.label: how the row is named
     paper_row: Mapping[str, Any] | None  # config.paper_row: which paper row it reproduces

@@ -13,7 +13,7 @@
 
 ``method_key`` is the method name, or ``<method>-<variant>`` for ablation cells (Tables 4, 5).
 ``<overrides>`` is present only for a run whose command-line overrides change its result relative
-to its experiment's own config (:mod:`hut.identity`), e.g. ``trainer.lr=0.0003``.
+to its experiment's own config (:mod:`hut.runs.identity`), e.g. ``trainer.lr=0.0003``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from hut.identity import variant_folder
+from hut.runs.identity import variant_folder
 
 RECORD = "metrics.json"
 DEV_PREDICTIONS = "dev_predictions.jsonl"
@@ -35,7 +35,7 @@ class RunPaths:
     method_key: str
     model: str
     seed: int
-    overrides: str | None = None  # the override-variant folder (hut.identity.variant_folder), if any
+    overrides: str | None = None  # the override-variant folder (hut.runs.identity.variant_folder), if any
 
     @property
     def dir(self) -> Path:

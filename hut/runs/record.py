@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from hut.files.atomic import write_atomic
-from hut.identity import fingerprint
+from hut.runs.identity import fingerprint
 from hut.runtime.provenance import git_sha, versions
 from hut.runs.paths import RunPaths
 

@@ -10,7 +10,7 @@
     an exception inside ``claim``       status failed, with the reason (:func:`record_failure`)
 
 Every record of a run, running, finished or failed, carries the same fingerprint: the digest of its
-resolved config and of the pretrained weights it loads (:func:`hut.identity.fingerprint`,
+resolved config and of the pretrained weights it loads (:func:`hut.runs.identity.fingerprint`,
 :func:`hut.models.weights_identity`), made once by :func:`identify`.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hut.files.atomic import check_writable, is_disk_error, remove_partial_writes, write_json_atomic
 from hut.files.lock import RunLock
-from hut.identity import differences, fingerprint, override_variant
+from hut.runs.identity import differences, fingerprint, override_variant
 from hut.models import weights_identity
 from hut.runs.checkpoint import remove_checkpoint
 from hut.runs.paths import RunPaths, run_paths
@@ -50,7 +50,7 @@ class Run:
 
     paths: RunPaths
     config: dict[str, Any]  # the resolved config, credential-like keys scrubbed (the record's ``config``)
-    variant: dict[str, Any] | None  # the result-changing command-line overrides (hut.identity.override_variant)
+    variant: dict[str, Any] | None  # the result-changing command-line overrides (hut.runs.identity.override_variant)
     weights: dict[str, Any] | None  # hut.models.weights_identity (None: a model built from config)
     fingerprint: str
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from hut import faults
+from hut.runtime import faults
 from hut.data.e2e import SPLITS as E2E_SPLITS
 from hut.data.e2e import load_e2e_eval, load_e2e_pairs
 from hut.files.atomic import write_atomic

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hut import faults
+from hut.runtime import faults
 from hut.data.cache import tokenize_glue
 from hut.data.glue import GLUE_TASKS, SPLITS, load_glue
 from hut.metrics.glue import METRIC_LABELS, glue_metrics

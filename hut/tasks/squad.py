@@ -26,13 +26,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hut import faults
+from hut.runtime import faults
 from hut.data.glue import subsample
 from hut.data.squad import SPLITS, article_order, load_squad, parse_slice, select_articles
 from hut.metrics.squad import normalize_answer, squad_scores
 from hut.files.atomic import write_atomic
 from hut.tasks.base import TASKS, DataConfig, Task
-from hut.typed import option
+from hut.config.typed import option
 
 PREDICTIONS_FILE = "predictions.json"
 

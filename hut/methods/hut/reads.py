@@ -45,7 +45,7 @@ class Decision:
 class HostReads:
     """The pending decisions of one model's HUT layers, read together (one read per device).
 
-    ``reads`` counts the reads made (tests and ``python -m hut.host_reads`` compare it with the
+    ``reads`` counts the reads made (tests and ``python -m hut.bench.host_reads`` compare it with the
     dispatcher's count). Not saved with the model: a copy or an unpickled model starts empty.
     """
 

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from hut.config import CONFIG_DIR
-from hut.paper import settings_file
+from hut.config.paper import settings_file
 from hut.results.judge import stats as S
 from hut.results.paper import millions
 

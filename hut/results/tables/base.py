@@ -20,7 +20,7 @@ class Inputs:
     runs: tuple[Run, ...]
     results_dir: str
     experiments: Mapping[str, str]  # table -> the records' experiment name
-    published: Mapping[str, Any]  # the paper's figures (hut.paper.published)
+    published: Mapping[str, Any]  # the paper's figures (hut.config.paper.published)
     measure_flops: bool = True
     flops_model: str = "roberta_large"
     load_problems: tuple[Problem, ...] = ()  # records that could not be read

@@ -24,11 +24,11 @@ from typing import Any, Mapping
 import yaml
 from omegaconf import OmegaConf
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: the model each paper experiment runs on (its tables' rows are about this model)
 PAPER_MODEL = {"table1": "roberta_large", "table3": "gpt2_medium", "table4": "roberta_large",
                "table5": "roberta_large"}
-PUBLISHED_FILE = Path(__file__).resolve().parent / "hut_2409.13501_tables.yaml"
+PUBLISHED_FILE = Path(__file__).resolve().parents[1] / "hut_2409.13501_tables.yaml"
 SETTINGS_DIR = ROOT / "configs" / "paper"
 RESERVED = ("cite", "notes", "reported")  # keys of a settings row that are documentation, not settings
 

@@ -5,7 +5,7 @@ overrides) and refuses it with one line naming the key and what it expects:
 
 * the top level (:class:`RunConfig`): no key of its own beyond these (``+foo=1`` is refused);
 * ``trainer`` (:class:`TrainerConfig`) and ``data`` (the task's :attr:`hut.tasks.Task.data_config`;
-  its splits among the task's :attr:`~hut.tasks.Task.splits`): :func:`hut.typed.parse`, each key's
+  its splits among the task's :attr:`~hut.tasks.Task.splits`): :func:`hut.config.typed.parse`, each key's
   type and range, an unknown key named;
 * ``method``: its registered class's typed config (:meth:`hut.methods.config.MethodConfig.parse`);
 * ``task`` must be registered, and the ``model`` able to do its kind (:func:`hut.build.check_kind`:
@@ -28,7 +28,7 @@ from hut.build import check_kind
 from hut.methods import build_method
 from hut.runtime.device import CHOICES as DEVICES
 from hut.tasks import TASKS, Task
-from hut.typed import option, parse
+from hut.config.typed import option, parse
 
 PRECISIONS = ("no", "fp16", "bf16")
 LOGGERS = ("none", "wandb")

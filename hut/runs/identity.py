@@ -21,7 +21,7 @@ import hashlib
 import json
 from typing import Any, Mapping, Sequence
 
-from hut import experiments
+from hut.config import experiments
 from hut.config import compose
 
 #: dotted key -> why it cannot change the result (and so is not part of the fingerprint)

@@ -13,10 +13,10 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from hut.paper import register_resolver
+from hut.config.paper import register_resolver
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-register_resolver()  # ${paper:table6/hut,lr,${task.name}}: the paper rows' settings (hut/paper.py)
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+register_resolver()  # ${paper:table6/hut,lr,${task.name}}: the paper rows' settings (hut/config/paper.py)
 
 
 CLI_DIR = CONFIG_DIR / "cli"  # the other commands' arguments (aggregate.yaml, ...), apart from the run groups

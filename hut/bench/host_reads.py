@@ -1,4 +1,4 @@
-"""Device-to-host reads of one training step, per method: ``python -m hut.host_reads [methods=[...]]``.
+"""Device-to-host reads of one training step, per method: ``python -m hut.bench.host_reads [methods=[...]]``.
 
 On a GPU every ``bool()``, ``.item()``, ``.tolist()`` of a device tensor (and every op whose output
 size depends on the values, such as ``nonzero``) stalls the host until the device has caught up:
@@ -137,11 +137,11 @@ def method_reads(method: str, family: str, shift: float, device: str = "cpu") ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = cli_options(sys.argv[1:] if argv is None else argv, "host_reads", "hut.host_reads")
+    args = cli_options(sys.argv[1:] if argv is None else argv, "host_reads", "hut.bench.host_reads")
     families = list(args["families"])
     unknown = [f for f in families if f not in precision.FAMILIES]
     if unknown:
-        raise SystemExit(f"hut.host_reads: unknown families {unknown}; known: {', '.join(precision.FAMILIES)}")
+        raise SystemExit(f"hut.bench.host_reads: unknown families {unknown}; known: {', '.join(precision.FAMILIES)}")
     methods = list(args["methods"] or [*METHODS.names(), PEFT_ROW])
     print(f"device-to-host reads of one forward + backward (task loss), added to the frozen model's; "
           f"small models of hut.precision, batch 4 x 32, parameters moved off init, beta x {args['shift']:g}\n")
