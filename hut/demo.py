@@ -52,7 +52,7 @@ def choose_data_source() -> list[str]:
         return ["data.source=hub"]
     sys.exit(
         "hut.demo: no data. Set HUT_DATA to a directory in the documented layout "
-        "(glue/<TASK>/{train,dev}.tsv, e2e/official/*.csv; see README 'Data'), e.g. "
+        "(glue/<TASK>/{train,dev}.tsv, e2e/official/*.csv; see docs/data.md), e.g. "
         "`HUT_DATA=../shared/data make demo`, or run with access to the Hugging Face hub."
         + (f" (HUT_DATA={d} has no glue/ folder)" if d else "")
     )

@@ -12,7 +12,7 @@ this checks, against a file of the paper's published figures (the project's own 
 * every hyperparameter the paper prints: Table 6 for the Table 1 rows it lists (and for the HUT
   cells of Tables 4 and 5), Table 7 for Table 3's HUT row; the targets and ranks of Tables 4 and 5.
 
-A mismatch fails unless :data:`DEVIATIONS` lists it with its reason; README "Deviations" gives the
+A mismatch fails unless :data:`DEVIATIONS` lists it with its reason; docs/paper-experiments.md ("Deviations from the paper") gives the
 same list. A deviation that no longer occurs fails too (the list must stay true).
 """
 from __future__ import annotations

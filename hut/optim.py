@@ -7,7 +7,7 @@ LayerNorm is called whatever its method calls it. A norm is a torch normalisatio
 (LayerNorm, GroupNorm, RMSNorm, BatchNorm*/InstanceNorm*) or any module whose class name ends in
 ``LayerNorm`` or ``RMSNorm`` (the model libraries' own). A bias is a parameter registered under the
 name ``bias``. Everything else that trains is decayed, the methods' own parameters included (HUT's
-scales too: AdamW pulls them towards 0, see README "Deviations").
+scales too: AdamW pulls them towards 0, see docs/paper-experiments.md).
 """
 from __future__ import annotations
 

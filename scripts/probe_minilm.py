@@ -46,7 +46,7 @@ def main(argv: list[str]) -> None:
         if k not in opts:
             sys.exit(f"unknown argument {a!r}; known: {', '.join(opts)}")
         opts[k] = v
-    data_dir = os.environ.get("HUT_DATA") or sys.exit("set HUT_DATA to the data directory (README 'Data')")
+    data_dir = os.environ.get("HUT_DATA") or sys.exit("set HUT_DATA to the data directory (docs/data.md)")
     cfg = OmegaConf.to_container(OmegaConf.load(os.path.join(ROOT, "configs", "model", "minilm.yaml")))
     lm = load_model(cfg, "classification")
     lm.model.eval()

@@ -153,20 +153,20 @@ def test_load_run_refuses_an_unfinished_or_foreign_run(tmp_path):
         load_run(run_dir)
 
 
-# ------------------------------------------------------------------ export that round-trips (README)
+# ------------------------------------------------------------------ export that round-trips (docs/library.md)
 SENTENCE = "The cat sat on the mat."
 
 
 def _readme_export_block() -> str:
     from tests.helpers import ROOT
 
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "library.md").read_text()
     start = text.index("```python\nfrom hut.export import load_run, export_merged")
     return text[start + len("```python\n"): text.index("```", start + 10)]
 
 
 def test_the_readme_export_example_run_as_written_gives_load_runs_logits(tmp_path, monkeypatch):
-    """An encoder (tiny_roberta): the README's block, with only the run folder changed, loads the export
+    """An encoder (tiny_roberta): docs/library.md's block, with only the run folder changed, loads the export
     with plain transformers (AutoModelFor..., AutoTokenizer) and gets load_run's logits."""
     _, _, run_dir = _run_method(tmp_path, "hut")
     block = _readme_export_block()

@@ -153,7 +153,7 @@ def _clip_run(tiny_model, cfg, clip, steps=5):
 
 def test_compact_equals_hut_only_while_clipping_is_inactive(tiny_model):
     """HUT's ∂M_A[i, l] = ∂a_i / r for each of r entries, so ‖∇M_A‖ = ‖∇a‖/√r (M_B likewise): the two
-    total gradient norms differ, and a clip that acts rescales them differently (README "hut_compact")."""
+    total gradient norms differ, and a clip that acts rescales them differently (docs/method.md)."""
     r = 8
     hut = {"name": "hut", "r": r, "init": "ones_plus_noise", "init_std": 0.3}
     compact = {"name": "hut_compact", "r": r}

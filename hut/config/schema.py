@@ -124,7 +124,7 @@ def _data(data: Mapping[str, Any], task: type[Task]) -> None:
         return
     if not d.dir:
         raise FileNotFoundError("data.dir is not set: export HUT_DATA=/path/to/data (GLUE/E2E layout, "
-                                "see README 'Data'), pass data.dir=..., or use data.source=hub")
+                                "see docs/data.md), pass data.dir=..., or use data.source=hub")
     if not os.path.isdir(d.dir):
         raise FileNotFoundError(f"data.dir={d.dir}: no such directory (set HUT_DATA or data.dir)")
 

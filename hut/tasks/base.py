@@ -56,7 +56,7 @@ class Task:
         if self.source == "local" and not self.data_dir:
             raise FileNotFoundError(
                 "data.dir is not set: point the environment variable HUT_DATA (or data.dir=...) at a "
-                "directory in the GLUE/E2E layout (see README 'Data'), or use data.source=hub"
+                "directory in the GLUE/E2E layout (see docs/data.md), or use data.source=hub"
             )
 
     def train_dataset(self) -> list[dict]:

@@ -158,7 +158,7 @@ class HutLinear(nn.Module):
         self.memory_efficient = memory_efficient
         self.reads = reads if reads is not None else HostReads()
         # "auto": scaled activations in full precision, the folded weight under autocast (the
-        # fastest exact pair measured: README "Performance"); "folded": the folded weight always.
+        # fastest exact pair measured: docs/performance.md); "folded": the folded weight always.
         self.path = "auto"
 
     @property

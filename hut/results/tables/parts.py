@@ -4,8 +4,7 @@ Rows (the sweep of ``configs/experiment/parts.yaml``): HUT's ladder, each rung a
 scale a, output scale s and shift t on q and v (s; s, t; a, s; a, s, t; HUT itself), then HiRA, DoRA
 and LoRA. Columns: Table 1's GLUE tasks (RoBERTa-large), cells as Table 1's (task metric × 100, mean
 ± std over seeds), with an average. Below them the paper's Table 1 rows as printed, and ours − paper
-for the HUT and LoRA rows (they are Table 1's configs). What it answers: README "Parts of HUT and its
-relatives".
+for the HUT and LoRA rows (they are Table 1's configs). What it answers: docs/parts.md.
 """
 from __future__ import annotations
 
