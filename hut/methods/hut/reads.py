@@ -15,16 +15,21 @@ computes the statistics of every decision pending on that device at once (:func:
 batched operators however many layers) and reads them in one ``tolist()``; each layer's backward
 takes its share, compared on the host. The forward never reads and launches no decision kernel.
 
-On a GPU, the foreach operators take their fast path (one launch per chunk of tensors) except the
-subtraction ``y - t``: the sampled rows are strided views, so it launches one small kernel per
-adapted block, in the backward, inside one C++ operator.
+Launches on a GPU (from PyTorch's foreach kernels; not measured here): a foreach operator over dense
+tensors of one dtype launches once per chunk of tensors, so the reciprocal and the norms cost a few
+launches in all; the subtraction ``y - t`` takes the per-tensor route (strided sampled rows, t
+broadcast) and launches one small kernel per adapted block, from inside one C++ operator.
 
-A forward whose backward never runs (an evaluation with gradients on) leaves nothing behind: the
-:class:`HostReads` keeps weak references, and a decision (with the views it holds) dies with its
-autograd graph. Activation checkpointing: the non-reentrant kind (transformers' default) re-runs a
-segment's forward only to refill saved tensors and keeps the first forward's decisions, so a step
-still reads once; the reentrant kind (``use_reentrant=True``) runs each segment's forward and backward
-anew, one read per checkpointed segment (measured on a 2-layer RoBERTa: 1 and 2 reads).
+The views hold no new memory: the layer's backward saves y and the vectors anyway. (Saved-tensor
+hooks that move saved activations off the device, ``torch.autograd.graph.save_on_cpu``, would not
+move these views: each layer's y then stays on the device until the first backward.) A forward whose
+backward never runs (an evaluation with gradients on) leaves nothing behind: the :class:`HostReads`
+keeps weak references, and a decision (with the views it holds) dies with its autograd graph.
+
+Activation checkpointing: the non-reentrant kind (transformers' default) re-runs a segment's forward
+only to refill saved tensors and keeps the first forward's decisions, so a step still reads once; the
+reentrant kind (``use_reentrant=True``) runs each segment's forward and backward anew, one read per
+checkpointed segment (measured on a 2-layer RoBERTa: 1 and 2 reads).
 """
 from __future__ import annotations
 
@@ -81,7 +86,8 @@ def statistics(blocks: Sequence[BlockInputs]) -> torch.Tensor:
     that block takes the division-free route for ∂a as well).
     """
     # the widest float dtype present, at least float32 (finfo, not torch.promote_types: that one is dispatched)
-    acc = max({v.dtype for b in blocks for v in b if v is not None} | {torch.float32}, key=lambda d: torch.finfo(d).bits)
+    dtypes = {v.dtype for b in blocks for v in b if v is not None} | {torch.float32}
+    acc = max(dtypes, key=lambda d: torch.finfo(d).bits)
     scales = [b.s for b in blocks] + [b.a for b in blocks]
     parts = list(torch._foreach_norm(torch._foreach_reciprocal(scales), math.inf, dtype=acc))
     shifted = [b for b in blocks if b.y is not None]
