@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import subprocess
 import sys
 import types
@@ -118,7 +119,8 @@ def main() -> int:
     now, old = Code(None), Code(args.rev)
     codes = {"hut": now, f"hut@{args.rev}": old, "lora": now}
     print(f"python {' '.join(sys.argv)}")
-    print(f"torch {torch.__version__}, 1 thread; {args.model}")
+    print(f"torch {torch.__version__}, 1 thread; {args.model}; load average at start {os.getloadavg()[0]:.2f} "
+          f"on {os.cpu_count()} CPUs (step times are thread CPU time: other processes do not count)")
     print(f"\nkernels (ATen operators dispatched) per step at {layers_of(C.model_config(args.model, None))} layers, "
           f"as hut.plan counts them (batch {kernels.BATCH} x {kernels.SEQ}):")
     for precision in PRECISIONS:
@@ -153,6 +155,7 @@ def main() -> int:
         print(f"  {dtype:7s} hut / hut@{args.rev} {paired_ratio(by['hut'], by[f'hut@{args.rev}']).text()}   "
               f"hut / lora {paired_ratio(by['hut'], by['lora']).text()}   "
               f"hut@{args.rev} / lora {paired_ratio(by[f'hut@{args.rev}'], by['lora']).text()}")
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
     return 0
 
 
