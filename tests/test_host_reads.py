@@ -1,8 +1,12 @@
 """Device-to-host reads (each a GPU stall): HUT's layer adds at most one per forward + backward to the
 frozen model's count, for the suite's layer and the peft path, in float32 and under bf16 autocast, with a
 grown shift; the degenerate-scale safety holds without a read of its own. Counted on the CPU
-(hut.bench.host_reads: a TorchDispatchMode on aten._local_scalar_dense and friends, Tensor.tolist wrapped)."""
+(hut.bench.host_reads: a TorchDispatchMode on aten._local_scalar_dense and friends, Tensor.tolist wrapped).
+
+The decisions behind that read cost no kernel in the forward and a fixed number of operators per step,
+whatever the number of adapted blocks (counted with hut.plan.kernels.KernelCounter)."""
 import copy
+import contextlib
 import pickle
 
 import pytest
@@ -11,6 +15,8 @@ import torch.nn as nn
 
 from hut.bench import host_reads
 from hut.methods.hut import HostReads, HutFactors, HutLinear
+from hut.methods.hut import reads as hut_reads
+from hut.plan.kernels import KernelCounter
 
 
 def test_the_counter_sees_every_kind_of_read():
@@ -128,3 +134,103 @@ def test_degenerate_scales_under_bf16_keep_plain_autograds_gradients(degenerate)
     for n, g in grads[1].items():
         assert torch.isfinite(grads[0][n]).all(), n
         assert torch.allclose(grads[0][n], g, rtol=0.03, atol=0.03 * g.abs().max()), n
+
+
+# ------------------------------------------------------------------------------- decision kernels
+FEW, MANY = ["q", "v"], ["q", "k", "v", "o", "ffn_in"]  # 4 and 10 adapted blocks on tiny_roberta
+DECISION_OPS = {None: 3, torch.bfloat16: 6}  # reciprocal, max-norm, stack; autocast: + Σ|t|, y - t, Σ|y - t|
+
+
+def _hut_model(tiny_model, targets):
+    from hut.methods import build_method, prepare_model
+
+    lm = tiny_model("tiny_roberta")
+    model = prepare_model(lm.model, build_method({"name": "hut", "targets": targets}), lm.family, lm.head_prefixes)
+    host_reads.grow_shift(model, 100.0)  # every factor off init, the shift grown: the recompute path runs
+    return model.train()  # dropout on: a training step's operators
+
+
+def _autocast(dtype):
+    return torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16], ids=["float32", "bf16"])
+@pytest.mark.parametrize("targets", [FEW, MANY], ids=["q,v", "q,k,v,o,ffn_in"])
+def test_the_decisions_add_no_kernel_to_the_forward(tiny_model, targets, dtype):
+    """A training forward dispatches exactly the operators of the same forward without gradients (where
+    no decision is deferred): the decisions launch nothing per adapted block while the model runs."""
+    model = _hut_model(tiny_model, targets)
+    ids = torch.randint(5, 1000, (2, 9))
+    counts = []
+    for grad in (True, False):
+        with torch.set_grad_enabled(grad), KernelCounter() as k, _autocast(dtype):
+            model(ids, labels=torch.tensor([0, 1]))
+        counts.append(k.ops)
+    assert counts[0] == counts[1], (counts[0] - counts[1], counts[1] - counts[0])
+
+
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16], ids=["float32", "bf16"])
+def test_the_decisions_cost_a_fixed_number_of_operators_per_step(tiny_model, monkeypatch, dtype):
+    """Every layer's decisions are computed at the one read, in a few batched operators: the same count for
+    4 and 10 adapted blocks (computed per block in each forward, they would cost ~16 kernels per block)."""
+    seen: list[KernelCounter] = []
+    resolve = HostReads.resolve
+
+    def counted(self):
+        with KernelCounter() as k:
+            resolve(self)
+        seen.append(k)
+
+    monkeypatch.setattr(HostReads, "resolve", counted)
+    per_model = {}
+    for targets in (FEW, MANY):
+        model = _hut_model(tiny_model, targets)
+        seen.clear()
+        with _autocast(dtype):
+            loss = model(torch.randint(5, 1000, (2, 9)), labels=torch.tensor([0, 1])).loss
+        loss.backward()
+        assert len(seen) == 1 and model.roberta.encoder.layer[0].attention.self.query.reads.reads == 1
+        per_model[len(targets)] = seen[0].total
+    assert per_model == {2: DECISION_OPS[dtype], 5: DECISION_OPS[dtype]}, (per_model, seen[0].ops)
+
+
+def _per_block_rule(blocks, vecs, tol, y):
+    """The decisions computed block by block, as function.py's docstring states them (the reference)."""
+    flags = []
+    for start, stop, j in blocks:
+        if j < 0:
+            continue
+        a, s, t = vecs[3 * j : 3 * j + 3]
+        recompute = bool(s.abs().min() < tol)
+        if y is not None:
+            yb = y[:: max(1, y.shape[0] // hut_reads.SHIFT_SAMPLE), start:stop].float()
+            recompute |= bool(t.abs().sum() * yb.shape[0] > hut_reads.SHIFT_SHARE * (yb - t).abs().sum())
+        flags += [recompute, bool((a == 0).any())]
+    return flags
+
+
+def test_the_batched_decisions_match_the_per_block_rule():
+    """One deferral per layer (a whole matrix, a fused q/k/v with a frozen middle, float64 vectors), every
+    decision taken at one read: the flags are the per-block rule's, in each layer's order."""
+    g = torch.Generator().manual_seed(0)
+    owner, cases = HostReads(), []
+    for case in range(60):
+        fused, dtype = case % 2 == 1, torch.float64 if case % 5 == 0 else torch.float32
+        blocks = [(0, 4, 0), (4, 8, -1), (8, 12, 1)] if fused else [(0, 12, 0)]
+        vecs = []
+        for start, stop, j in blocks:
+            if j >= 0:
+                a, s = 1 + 0.3 * torch.randn(16, generator=g), 1 + 0.3 * torch.randn(stop - start, generator=g)
+                a[3] *= case % 3 != 0  # a zero input scale in a third of the cases
+                s[1] *= 1.0 if case % 4 else 1e-3  # a degenerate output scale in a quarter
+                t = (case % 7) / 3 * torch.randn(stop - start, generator=g)  # shifts from 0 to 2x the output
+                vecs += [v.to(dtype) for v in (a, s, t)]
+        y = torch.randn(int(torch.randint(10, 300, (1,), generator=g)), 12, generator=g).to(torch.bfloat16)
+        y = y if case % 3 else None  # float32 layers: no shift test
+        tol = hut_reads.tolerance(torch.bfloat16 if y is not None else torch.float32)
+        cases.append((owner.defer(blocks, vecs, tol, y), _per_block_rule(blocks, vecs, tol, y)))
+    got = [d.get() for d, _ in cases]
+    assert owner.reads == 1
+    assert got == [want for _, want in cases]
+    assert {f for flags in got for f in flags[0::2]} == {True, False}  # both ∂s routes taken
+    assert {f for flags in got for f in flags[1::2]} == {True, False}  # both ∂a routes taken

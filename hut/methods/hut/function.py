@@ -22,10 +22,10 @@ Low precision (bf16/fp16 autocast): :class:`FoldedWeight`
 Under autocast a scale must never multiply a value that is already rounded to the low dtype. The
 scales are vectors near 1: a bf16 scale is exactly 1.0 for |a - 1| < 2^-9, and a float scale
 applied to a bf16 activation (itself on the bf16 grid) rounds back to the same grid point for the
-same range, so an update of that size is invisible to the forward. This is what the suite did
-before: it cast x, W and the scales to bf16 first, and a HUT layer with every scale at 1.002 gave an
-output ``torch.equal`` to the frozen layer's. The scales therefore multiply the one float32 value
-there is, the master weight, and the result is rounded once::
+same range, so an update of that size is invisible to the forward: casting x, W and the scales to
+bf16 first gives a HUT layer with every scale at 1.002 an output ``torch.equal`` to the frozen
+layer's. The scales therefore multiply the one float32 value there is, the master weight, and the
+result is rounded once::
 
     W' = low(W ⊙ (a ⊗ s)),   c = s ⊙ b0 + t (or t),   y = c + x_low · W'
 
@@ -55,36 +55,30 @@ Decisions without a host read
 -----------------------------
 Where the divisions above would lose the answer, backward takes another formula, per adapted block:
 
-* ∂s: where the shift dominates (|t| ≫ |y - t|: y - t loses the bits of s ⊙ v) or some |s| is under
-  sqrt(eps) of the compute dtype, it recomputes the unscaled product ``u = x_low·low(W_b ⊙ a)``
-  (one matmul of the block's forward size) and takes ``∂s = Σ_n g ⊙ u (+ b0·Σ_n g)``: no division;
+* ∂s: where the shift dominates (|t| over half of |y - t|, both summed over ~64 sampled rows:
+  ``reads.SHIFT_SHARE``; y - t then loses the bits of s ⊙ v) or some |s| is under sqrt(eps) of the
+  compute dtype, it recomputes the unscaled product ``u = x_low·low(W_b ⊙ a)`` (one matmul of the
+  block's forward size) and takes ``∂s = Σ_n g ⊙ u (+ b0·Σ_n g)``: no division;
 * ∂a: where some a is 0 (its row of W' is 0), it takes ∂a from the float weight as above;
 * full precision (:class:`ScaledActivations`): where some |s| is under sqrt(eps), it recomputes
   ``v = (a ⊙ x)·W_b (+ b0)`` from the saved x instead of ``v = (y - t) / s``.
 
-Each forward computes these decisions on the device (reductions over the vectors and over ~64 rows
-of y) and defers them to the model's :class:`hut.methods.hut.reads.HostReads`, which reads all of a
-step's decisions in one go when the first backward needs them: one host read per step for the whole
-model, instead of one per layer. A shift-free layer with healthy scales (HUT's start) never recomputes.
+The forward launches nothing for these decisions: it hands views of what they need (the vectors,
+~64 sampled rows of y) to the model's :class:`hut.methods.hut.reads.HostReads`, which computes every
+layer's statistics in a few batched operators when the first backward needs them and reads them in
+one go: one host read per step for the whole model, and a fixed number of decision kernels per step
+whatever the number of layers. A shift-free layer with healthy scales (HUT's start) never recomputes.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
 
-from hut.methods.hut.reads import HostReads
+from hut.methods.hut.reads import HostReads, tolerance
 
 # One output block: (start, stop, j) with j the index of its vector triple, or -1 for a frozen block.
 Blocks = Sequence[tuple[int, int, int]]
-
-# The shift dominates where |t| is over this share of |y - t| (means over the block, on ~64 rows): y
-# rounded to the low dtype then leaves y - t less than half its bits, and ∂s is recomputed. Under it,
-# the rounding of y costs ∂s at most 1.5x the error of the product itself (tests/test_numerics.py:
-# shift ratios up to 100 stay within 2x plain autograd's error).
-SHIFT_SHARE = 0.5
-SHIFT_SAMPLE = 64  # rows (tokens) the shift test looks at
 
 
 def frozen_block(x2: torch.Tensor, W: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -101,33 +95,6 @@ def scaled_block(x2, Wb, bb, a, s, t, bias_inside: bool) -> tuple[torch.Tensor, 
     """(v, y) of one adapted block in full precision, with autograd: the plain-autograd reference."""
     v = frozen_block(x2 * a, Wb, bb if bias_inside else None)
     return v, torch.addcmul(t, v, s)
-
-
-def _tolerance(dtype: torch.dtype) -> float:
-    """Under sqrt(eps) of ``dtype`` a scale is degenerate: dividing by it amplifies rounding."""
-    return math.sqrt(torch.finfo(dtype).eps)
-
-
-def _decide(reads: HostReads, blocks: Blocks, vecs, dtype: torch.dtype, y: torch.Tensor | None):
-    """Defer a forward's decisions (device bools, 2 per adapted block: recompute ∂s, a zero in a).
-
-    ``y`` given (the low-precision path): the shift test as well. Nothing is read here (the autograd
-    functions' forward runs without grad, so these reductions are not recorded).
-    """
-    tol = _tolerance(dtype)
-    flags = []
-    for start, stop, j in blocks:
-        if j < 0:
-            continue
-        a, s, t = vecs[3 * j : 3 * j + 3]
-        recompute = s.abs().amin() < tol
-        if y is not None:
-            yb = y[:: max(1, y.shape[0] // SHIFT_SAMPLE), start:stop]  # |y - t| estimated on ~64 rows
-            shift = t.abs().sum() * yb.shape[0]
-            rest = (yb - t.to(yb.dtype)).abs().sum(dtype=torch.float32)
-            recompute = recompute | (shift > SHIFT_SHARE * rest)
-        flags += [recompute, (a == 0).any()]
-    return reads.defer(torch.stack(flags))
 
 
 class ScaledActivations(torch.autograd.Function):
@@ -150,8 +117,8 @@ class ScaledActivations(torch.autograd.Function):
                 outs.append(torch.addcmul(t, v, s, out=v))  # v is a fresh temporary: scale it in place
             y = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
         ctx.blocks, ctx.bias_inside, ctx.n_adapted = blocks, bias_inside, len(vecs) // 3
-        ctx.decision = _decide(reads, blocks, vecs, W.dtype, None)
-        ctx.save_for_backward(x2, W, y, bias if bias is not None else W.new_zeros(0), *vecs)
+        ctx.decision = reads.defer(blocks, vecs, tolerance(W.dtype))
+        ctx.save_for_backward(x2, W, y, bias if bias is not None else W.new_empty(0), *vecs)
         return y
 
     @staticmethod
@@ -281,11 +248,11 @@ class FoldedWeight(torch.autograd.Function):
             y = torch.addmm(c.to(dtype), xl, Wf)
         ctx.blocks, ctx.x_dtype, ctx.n_adapted = blocks, x2.dtype, len(vecs) // 3
         ctx.bias_inside, ctx.dtype = bias_inside, dtype
-        ctx.decision = _decide(reads, blocks, vecs, dtype, y)
+        ctx.decision = reads.defer(blocks, vecs, tolerance(dtype), y)
         # Without an input gradient (the lowest adapted layer) W' is not saved: ∂a then comes from
         # the float master weight, which is a parameter (saving it stores nothing new).
-        ctx.save_for_backward(xl, Wf if ctx.needs_input_grad[0] else W.new_zeros(0), W, y,
-                              bias if bias is not None else W.new_zeros(0), *vecs)
+        ctx.save_for_backward(xl, Wf if ctx.needs_input_grad[0] else W.new_empty(0), W, y,
+                              bias if bias is not None else W.new_empty(0), *vecs)
         return y
 
     @staticmethod
