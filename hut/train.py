@@ -29,7 +29,7 @@ from hut.runs import identity
 from hut.config import CONFIG_DIR, compose, split_own
 from hut.files.atomic import is_disk_error
 from hut.runtime.device import DeviceUnavailable
-from hut.config.schema import validate
+from hut.schema import validate
 from hut.trainer import run
 
 # configs/train.yaml names Hydra's own run folder by the command's overrides: ${hut_dirname:...} keeps
@@ -90,7 +90,7 @@ def check_config(argv: list[str]) -> str | None:
     """What is wrong with this command's config, in one line naming the key (None: nothing).
 
     The config of the command's first job (each sweep at its first value, an experiment's own sweep
-    included under ``-m``) is composed as Hydra will compose it and checked by :func:`hut.config.schema.validate`.
+    included under ``-m``) is composed as Hydra will compose it and checked by :func:`hut.schema.validate`.
     """
     overrides = _overrides(argv)
     try:

@@ -1,7 +1,7 @@
 """The shared trainer: every method, every task, one loop you can read top to bottom.
 
     run(cfg, overrides) -> record
-      0. the config checked against its schema (hut.config.schema) and the device resolved: a bad setting or
+      0. the config checked against its schema (hut.schema) and the device resolved: a bad setting or
          a missing GPU stops here, before anything is written
       1. which run this is (hut.runs.store.identify): its folder and its one fingerprint (the config
          and the weights it loads); a finished run of the same fingerprint is skipped, a finished
@@ -44,7 +44,7 @@ from hut.runs.record import summary
 from hut.runtime import device as devices
 from hut.runtime.console import RunProgress, quiet_libraries
 from hut.runtime.seed import rng_state, seed_everything, set_rng_state
-from hut.config.schema import validate
+from hut.schema import validate
 from hut.tasks import build_task, task_info
 
 # Where a run stands; a checkpoint stores it (batch: the next batch of the epoch; loss_*: the epoch's so far).

@@ -1,5 +1,5 @@
 """Every experiment, row, method, task and model config composes, resolves and passes the run config's
-schema (hut.config.schema); the method files set every key of their typed configs; a missing choice, a
+schema (hut.schema); the method files set every key of their typed configs; a missing choice, a
 misspelt key or a bad value is one line naming the key, before any folder is made."""
 from pathlib import Path
 
@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from hut.config import experiments
 from hut.config import compose
-from hut.config.schema import validate
+from hut.schema import validate
 from hut.train import check_config, check_rows
 from hut.trainer import run
 from tests.helpers import FIXTURES, make_cfg

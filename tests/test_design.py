@@ -123,6 +123,55 @@ def test_the_cycle_check_sees_a_cycle(tmp_path, monkeypatch, b_imports_a):
         test_no_import_cycle_even_through_function_level_imports()
 
 
+def _package(module: str) -> str:
+    """The top-level part of ``hut`` a module belongs to: ``hut.results.tables.base`` -> ``hut.results``,
+    ``hut.trainer`` -> itself."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_import_cycle_between_top_level_packages():
+    """The module graph collapsed to ``hut``'s top-level parts (``hut.config``, ``hut.results``, ``hut.plan``,
+    ``hut.trainer`` ...): what a reader sees of the layering has no cycle either, function-level imports
+    included (two modules may each import from the other's package without a module cycle)."""
+    edges: dict[str, dict[str, str]] = {}
+    for m, deps in _import_graph().items():
+        for dep, line in deps:
+            a, b = _package(m), _package(dep)
+            if a != b:
+                edges.setdefault(a, {}).setdefault(b, f"{MODULES[m].relative_to(PKG.parent)}:{line} imports {dep}")
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
+
+    def dfs(p: str, stack: list[str]):
+        state[p] = 1
+        for q, where in sorted(edges.get(p, {}).items()):
+            if state.get(q) == 1:
+                loop = stack[stack.index(q):] + [p, q]
+                said = [edges[a][b] for a, b in zip(loop, loop[1:])]
+                pytest.fail(f"package import cycle: {' -> '.join(loop)} ({'; '.join(said)})")
+            if q not in state:
+                dfs(q, stack + [p])
+        state[p] = 2
+
+    for p in sorted(edges):
+        if p not in state:
+            dfs(p, [])
+
+
+def test_the_package_check_sees_a_cycle_without_a_module_cycle(tmp_path, monkeypatch):
+    """hut.a.x imports hut.b.y, and hut.b.z imports hut.a.w: no module cycle, a package cycle."""
+    files = {"hut.a.x": "from hut.b.y import v\n", "hut.a.w": "v = 1\n", "hut.b.y": "v = 1\n",
+             "hut.b.z": "def f():\n    from hut.a.w import v  # why\n"}
+    fake = {}
+    for name, text in files.items():
+        (tmp_path / f"{name}.py").write_text(text)
+        fake[name] = tmp_path / f"{name}.py"
+    monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "MODULES", fake)
+    test_no_import_cycle_even_through_function_level_imports()  # no module cycle
+    with pytest.raises(pytest.fail.Exception, match=r"package import cycle: hut.a -> hut.b -> hut.a"):
+        test_no_import_cycle_between_top_level_packages()
+
+
 def test_a_function_level_import_says_why():
     """An import of a hut module inside a function hides the dependency graph: it is at module level,
     unless a real cycle or a heavy optional import forces it, which a comment on it (or above it) says."""

@@ -49,7 +49,7 @@ from hut.build import adapt, load_base
 from hut.config import load_group
 from hut.files.atomic import write_json_atomic
 from hut.plan.assumptions import hardware
-from hut.plan.memory import ATTENTION_DROPOUT, AUTOCAST, LAYERS, layers_of
+from hut.memory import ATTENTION_DROPOUT, AUTOCAST, LAYERS, layers_of
 
 PHASES = ("forward", "backward", "optimizer", "inference")
 #: operators that launch no kernel (views are recognised by their schema, ``OpOverload.is_view``)

@@ -25,7 +25,7 @@ TASKS: Registry[type["Task"]] = Registry("task")
 @dataclass(frozen=True)
 class DataConfig:
     """The ``data`` keys every task reads (``configs/train.yaml``); a task with keys of its own extends it
-    (:attr:`Task.data_config`). Checked by :func:`hut.config.schema.validate` before anything runs."""
+    (:attr:`Task.data_config`). Checked by :func:`hut.schema.validate` before anything runs."""
 
     source: str = option("local", choices=("local", "hub"))  # local: the file layout under data.dir
     dir: str | None = option(None)  # the local copy's root (default: $HUT_DATA)

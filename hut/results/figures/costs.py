@@ -9,7 +9,7 @@ obtained) and a function of a finished run:
 * ``step_time``: the run's wall time over its optimiser steps (the record's ``wall_time_s`` / last
   ``step``: training and every evaluation, on the machine that ran it);
 * ``memory``: peak training memory *estimated* for the run's batch, length and precision
-  (:mod:`hut.plan.memory`: float32 weights, gradients and AdamW state of what trains, and the
+  (:mod:`hut.memory`: float32 weights, gradients and AdamW state of what trains, and the
   activations autograd saves, measured on shortened copies; cached). Records hold no measured peak.
 
 ``flops`` and ``memory`` build models; ``measure=False`` (the aggregator's ``flops=false``) skips
@@ -22,7 +22,7 @@ from typing import Callable, Mapping
 
 from hut import flops
 from hut.config import load_group
-from hut.plan import memory
+from hut import memory
 from hut.results.runs import Run
 
 GIB = 2 ** 30
@@ -87,7 +87,7 @@ MEASURES: Mapping[str, Measure] = {m.key: m for m in (
     Measure("step_time", "seconds per optimiser step (the run's wall time / its steps)", True,
             "the record's wall_time_s / its last step (training and evaluation)", False, _step_time),
     Measure("memory", "peak training memory, estimated (GiB)", True,
-            "hut.plan.memory at the run's batch, length and precision (an estimate: records hold no peak)", True,
+            "hut.memory at the run's batch, length and precision (an estimate: records hold no peak)", True,
             _memory),
 )}
 
