@@ -113,8 +113,8 @@ def _overrides(argv: Sequence[str]) -> list[str]:
             skip = False
         elif a.startswith("-"):
             skip = a in _FLAG_VALUES
-        elif "=" in a and not a.split("=", 1)[0].lstrip("+~").startswith("hydra"):
-            out.append(a)
+        elif ("=" in a or a.startswith("~")) and not a.split("=", 1)[0].lstrip("+~").startswith("hydra"):
+            out.append(a)  # key=value, +key=value, ~key=value or ~key (a deletion)
     return out
 
 

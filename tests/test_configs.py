@@ -148,6 +148,11 @@ BAD = {
     ("+method.rr=2",): "method.rr: no such key for method 'hut'; the keys of method are: bias_mode, ",
     ("logger.mode=loud",): "logger.mode must be one of offline, online, disabled (got 'loud')",
     ("+extra=1",): "extra: no such key; the keys of a run config are: ",
+    ("~trainer.weight_decay",): "trainer.weight_decay must be set: the config has no such key (expected a number >= 0)",
+    ("~data.subset_seed",): "data.subset_seed must be set for task mrpc: the config has no such key",
+    ("+model.foo=1",): "model.foo: no such key for model 'tiny_roberta'; the keys of model are: arch, ",
+    ("+task.foo=1",): "task.foo: no such key for task mrpc; the keys of task are: name",
+    ("model.source=hub",): "model.hf_id must be set for model.source=hub (model 'tiny_roberta')",
 }
 
 

@@ -64,7 +64,7 @@ def split_own(argv: Sequence[str], own: Sequence[str], prog: str, usage: str = "
     rest: list[str] = []
     for a in argv:
         key, eq, value = a.partition("=")
-        if not eq:
+        if not eq and not a.startswith("~"):  # ~key: a deletion, passed on
             raise SystemExit(f"{prog}: bad argument {a!r} (expected key=value)" + (f"\n{usage}" if usage else ""))
         if key in own:
             mine[key] = value
