@@ -12,7 +12,6 @@ has its failed record, written by the run store) and the sweep goes on.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import traceback
 from typing import Sequence
@@ -21,12 +20,14 @@ import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Glob
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hut.config import experiments
 from hut.runs import identity
-from hut.config import CONFIG_DIR, compose, split_own
+from hut.config import CONFIG_DIR, compose, composition_error, split_own
 from hut.files.atomic import is_disk_error
 from hut.runtime.device import DeviceUnavailable
 from hut.schema import validate
@@ -77,7 +78,7 @@ def check_rows(argv: list[str]) -> str | None:
             return (f"experiment={exp} needs a row: row=ROW with ROW one of {', '.join(swept)} "
                     f"(or -m to sweep them all)")
         return None
-    for row in rows.split(","):
+    for row in sweep_values("row", rows) or []:  # glob(table1/h*): Hydra matches it against the options
         if not (CONFIG_DIR / "row" / f"{row}.yaml").is_file():
             group = row.split("/")[0]
             known = swept or sorted(f"{group}/{p.stem}" for p in (CONFIG_DIR / "row" / group).glob("*.yaml"))
@@ -120,37 +121,53 @@ def _overrides(argv: Sequence[str]) -> list[str]:
 
 def first_job(argv: Sequence[str]) -> list[str]:
     """The overrides of a command's first job: every sweep (``a,b``, ``range(...)``) at its first value,
-    and under ``-m`` an experiment's own ``hydra.sweeper.params`` at theirs."""
-    given = OverridesParser.create().parse_overrides(_overrides(argv))
-    out = []
-    for o in given:
-        key = o.input_line.split("=", 1)[0]
-        out.append(f"{key}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else o.input_line)
+    and under ``-m`` an experiment's own ``hydra.sweeper.params`` at theirs.
+
+    A sweep that cannot be enumerated (``interval(...)``, ``tag(log, interval(...))``: a search space
+    for a sweeper such as Optuna's; ``glob(...)``) is left out of the checked job, which then checks
+    every other key; the sweeper reads it, and the trainer checks each job it launches.
+    """
+    parser = OverridesParser.create()
+    given = parser.parse_overrides(_overrides(argv))
+    out = [line for o in given if (line := _first_value(o)) is not None]
     exp = next((o.value() for o in given if o.key_or_group == "experiment"), None)
     if exp and any(a in ("-m", "--multirun") for a in argv):
         named = {o.key_or_group for o in given}
-        out += [f"{k}={values[0]}" for k, values in experiments.sweep(str(exp)).items() if k not in named and values]
+        own = parser.parse_overrides([f"{k}={','.join(values)}" for k, values in experiments.sweep(str(exp)).items()
+                                      if k not in named and values])
+        out += [line for o in own if (line := _first_value(o)) is not None]
     return out
 
 
-def composition_error(err: Exception, overrides: Sequence[str]) -> str:
-    """Hydra's composition error as one line naming the key (an unknown key or option, with the known ones)."""
-    text = str(err)
-    if m := re.search(r"Could not override '([^']+)'", text):
-        key = m.group(1)
-        parent = key.rpartition(".")[0]
-        try:
-            rest = compose([o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key])
-            node = OmegaConf.select(rest, parent) if parent else rest
-            known = ", ".join(sorted(str(k) for k in node.keys()))
-        except Exception:  # noqa: BLE001 - the rest does not compose either: name the key alone
-            return f"{key}: no such key"
-        return f"{key}: no such key; the keys of {parent or 'a run config'} are: {known}"
-    if m := re.search(r"Could not find '([^']+)/([^'/]+)'", text):
-        group, name = m.groups()
-        known = ", ".join(sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml")))
-        return f"unknown {group} '{name}' ({group}={name}); known: {known}"
-    return (text.strip().splitlines() or [type(err).__name__])[0]
+def _first_value(o) -> str | None:
+    """A parsed override at its sweep's first value (itself if it sweeps nothing); None when its sweep
+    cannot be enumerated."""
+    if not o.is_sweep_override():
+        return o.input_line
+    key = o.input_line.split("=", 1)[0]
+    value = o.value()
+    if isinstance(value, Glob):  # as Hydra's sweeper: the group's options (files directly in its folder)
+        group = CONFIG_DIR / o.key_or_group
+        names = value.filter(sorted(p.stem for p in group.glob("*.yaml"))) if group.is_dir() else []
+        return f"{key}={names[0]}" if names else None
+    try:
+        return f"{key}={next(iter(o.sweep_string_iterator()))}"
+    except (HydraException, StopIteration):  # "Can only enumerate CHOICE and RANGE sweeps": interval(...)
+        return None
+
+
+def sweep_values(key: str, value: str) -> list[str] | None:
+    """The values a command-line ``key=value`` stands for (``a,b`` -> [a, b]; ``choice(a,b)`` too); None
+    for a sweep that cannot be enumerated (``glob(...)``, ``interval(...)``): Hydra resolves it."""
+    o = OverridesParser.create().parse_override(f"{key}={value}")
+    if not o.is_sweep_override():
+        return [value]
+    if isinstance(o.value(), Glob):
+        return None
+    try:
+        return list(o.sweep_string_iterator())
+    except HydraException:
+        return None
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

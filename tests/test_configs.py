@@ -178,3 +178,16 @@ def test_a_sweep_is_checked_at_its_first_job_before_hydra_starts(tmp_path):
     assert check_config(argv) == "trainer.lr must be a number (got 'abc')"
     assert check_config(["-m", "experiment=table1", "trainer.lr=1e-4,3e-4", DATA]) is None  # rows from its sweep
     assert not any(tmp_path.iterdir())
+
+
+def test_a_search_space_a_sweeper_reads_is_left_to_it_and_the_rest_is_checked():
+    """interval(...) (Optuna's search spaces) and glob(...) cannot be enumerated: the pre-check leaves that
+    key to the sweeper and checks the others."""
+    for space in ("interval(1e-4,1e-2)", "tag(log, interval(1e-4, 1e-2))"):
+        argv = ["-m", "experiment=debug", f"trainer.lr={space}", DATA]
+        assert check_rows(argv) is None and check_config(argv) is None
+        assert check_config([*argv, "trainer.epochs=abc"]) == "trainer.epochs must be a positive integer (got 'abc')"
+    assert check_rows(["-m", "experiment=table1", "row=glob(table1/h*)", DATA]) is None  # Hydra's to match
+    glob = ["-m", "experiment=debug", "task=glob(mr*)", DATA]  # the first job: task=mrpc, as Hydra's sweeper
+    assert check_config(glob) is None and check_config([*glob, "trainer.lr=abc"]) == "trainer.lr must be a number (got 'abc')"
+    assert check_rows(["-m", "experiment=table1", "row=table1/hut,table1/hutt"]).startswith("unknown row 'table1/hutt'")
