@@ -16,9 +16,13 @@
          the final record (status success)
 
 A run that fails once its lock is taken (missing data, a crash) leaves a failed record with its
-reason (the tables mark it †). Every file of the run is the run store's (hut.runs.store): the
-trainer asks it and nothing else about the disk. Nothing here branches on a method's or task's
-name: methods come from ``hut.methods``, tasks from ``hut.tasks``.
+reason (the tables mark it †). Where the run's files go, its records, checkpoint, lock and dev
+predictions are the run store's (hut.runs.store: the trainer writes none of them itself); the
+others are written into the folder the store names: the trained parameters by hut.export
+(``save_trainable`` to ``paths.trainable``), the task's own files (``predictions.json``,
+``references.txt``) by its ``evaluate`` in ``paths.dir``, the logger's files (wandb, offline) there
+too. Nothing here branches on a method's or task's name: methods come from ``hut.methods``, tasks
+from ``hut.tasks``.
 """
 from __future__ import annotations
 
@@ -258,7 +262,7 @@ def _end_epoch(s: _Training, epoch: int, loss_sum: torch.Tensor, loss_n: int, ex
     task, record, acc = s.task, s.record, s.acc
     metrics = {k: float(v) for k, v in task.evaluate(s.model, acc, s.run.paths.dir).items()}
     if (saved := task.dev_predictions()) is not None and acc.is_main_process:
-        store.save_dev_predictions(s.run, record, epoch + 1, saved)  # selection bias: hut.report
+        store.save_dev_predictions(s.run, record, epoch + 1, saved)  # selection bias: hut.results.judge.selection
     row = {"epoch": epoch + 1, "step": s.step, "train_loss": float(loss_sum) / max(loss_n, 1), **metrics}
     record["history"].append(row)
     record["last"] = row

@@ -153,5 +153,6 @@ def downloads(experiment: str) -> list[dict]:
         d = datasets().get(task) or {}
         out.append({"what": f"data {task}", "source": cfg["data"].get("source"), "mb": d.get("download_mb"),
                     "how": "du -sm of a local copy in the distribution layout" if d.get("download_mb") is not None
-                    else "not measured (no local copy here); text, small beside the model"})
+                    else "not measured: no local copy of all its splits here to measure (datasets.yaml's "
+                    "download_mb); text, small beside the model"})
     return out

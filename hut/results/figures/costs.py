@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from hut import flops
-from hut.config import load_group
 from hut import memory
 from hut.results.runs import Run
 
@@ -38,8 +37,13 @@ class Measure:
     value: Callable[[Run], tuple[float | None, str]]  # (value, why None)
 
 
-def _model_cfg(run: Run) -> dict:
-    return dict(run.model_cfg) if run.model_cfg and "arch" in run.model_cfg else load_group("model", run.model)
+def _model_cfg(run: Run) -> dict | None:
+    """The model config the run had (its record's): None without an ``arch``, never today's config file,
+    which may differ from the run's."""
+    return dict(run.model_cfg) if run.model_cfg and "arch" in run.model_cfg else None
+
+
+NO_ARCH = "no model arch in its record"
 
 
 def _params(run: Run) -> tuple[float | None, str]:
@@ -50,7 +54,9 @@ def _params(run: Run) -> tuple[float | None, str]:
 def _flops(run: Run) -> tuple[float | None, str]:
     if not run.method_cfg:
         return None, "no method config in its record"
-    m = flops.measure(_model_cfg(run), dict(run.method_cfg))
+    if (model_cfg := _model_cfg(run)) is None:
+        return None, NO_ARCH
+    m = flops.measure(model_cfg, dict(run.method_cfg))
     return (None, m.error) if m.error else (m.train.matmul / 1e9, "")
 
 
@@ -66,7 +72,8 @@ def _memory(run: Run) -> tuple[float | None, str]:
     trainer = cfg.get("trainer") or {}
     if not run.method_cfg or not trainer.get("batch_size") or not trainer.get("max_length"):
         return None, "no method, trainer.batch_size or trainer.max_length in its record"
-    model_cfg = _model_cfg(run)
+    if (model_cfg := _model_cfg(run)) is None:
+        return None, NO_ARCH
     m = flops.measure(model_cfg, dict(run.method_cfg))
     if m.error:
         return None, m.error
