@@ -143,7 +143,11 @@ def test_load_reports_are_quiet_unless_asked_for_and_colour_codes_leave_a_file(m
     assert shown(other) and other.getMessage() == "Some warning about d"
     monkeypatch.setattr(handler, "filters", [])
     monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "info")
-    console.quiet_libraries(True)
+    before = tlog.get_verbosity()
+    try:
+        console.quiet_libraries(True)
+    finally:
+        tlog.set_verbosity(before)  # the level it sets would outlive this test
     asked = record("\x1b[1mBertModel LOAD REPORT\x1b[0m from: %s")
     assert shown(asked) and asked.getMessage() == "BertModel LOAD REPORT from: d"
 
