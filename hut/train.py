@@ -87,6 +87,23 @@ def check_rows(argv: list[str]) -> str | None:
     return None
 
 
+def check_sweeper(argv: list[str]) -> str | None:
+    """A search space (``interval(...)``) under ``-m`` with Hydra's basic sweeper, which cannot enumerate
+    one, said in one line (None: nothing to say). A sweeper chosen on the command line or by the
+    experiment file (``override /hydra/sweeper: ...``) is left to read it."""
+    if not any(a in ("-m", "--multirun") for a in argv):
+        return None
+    given = OverridesParser.create().parse_overrides(_overrides(argv))
+    spaces = [o.input_line for o in given if o.is_sweep_override() and not o.is_discrete_sweep()]
+    exp = next((str(o.value()) for o in given if o.key_or_group == "experiment"), None)
+    chosen = any(a.split("=", 1)[0].lstrip("+~") == "hydra/sweeper" for a in argv) or (
+        exp is not None and "sweeper" in experiments.overridden_hydra_groups(exp))
+    if not spaces or chosen:
+        return None
+    return (f"{spaces[0]}: Hydra's basic sweeper cannot enumerate a search space; list the values "
+            f"({spaces[0].split('=', 1)[0]}=a,b,c) or choose a sweeper that samples it (hydra/sweeper=NAME)")
+
+
 def check_config(argv: list[str]) -> str | None:
     """What is wrong with this command's config, in one line naming the key (None: nothing).
 
@@ -191,6 +208,6 @@ def main(cfg: DictConfig):
 
 
 if __name__ == "__main__":
-    if (problem := check_rows(sys.argv[1:]) or check_config(sys.argv[1:])) is not None:
+    if (problem := check_rows(sys.argv[1:]) or check_sweeper(sys.argv[1:]) or check_config(sys.argv[1:])) is not None:
         sys.exit(f"error: {problem}")
     main()

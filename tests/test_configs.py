@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from hut.config import experiments
 from hut.config import compose
 from hut.schema import validate
-from hut.train import check_config, check_rows
+from hut.train import check_config, check_rows, check_sweeper
 from hut.trainer import run
 from tests.helpers import FIXTURES, make_cfg
 
@@ -187,6 +187,10 @@ def test_a_search_space_a_sweeper_reads_is_left_to_it_and_the_rest_is_checked():
         argv = ["-m", "experiment=debug", f"trainer.lr={space}", DATA]
         assert check_rows(argv) is None and check_config(argv) is None
         assert check_config([*argv, "trainer.epochs=abc"]) == "trainer.epochs must be a positive integer (got 'abc')"
+    said = check_sweeper(["-m", "experiment=debug", "trainer.lr=interval(1e-4,1e-2)"])  # the basic sweeper
+    assert said.startswith("trainer.lr=interval(1e-4,1e-2): Hydra's basic sweeper cannot enumerate") and "\n" not in said
+    assert check_sweeper(["-m", "experiment=debug", "trainer.lr=interval(1e-4,1e-2)", "hydra/sweeper=optuna"]) is None
+    assert check_sweeper(["-m", "experiment=debug", "trainer.lr=1e-4,1e-3"]) is None
     assert check_rows(["-m", "experiment=table1", "row=glob(table1/h*)", DATA]) is None  # Hydra's to match
     glob = ["-m", "experiment=debug", "task=glob(mr*)", DATA]  # the first job: task=mrpc, as Hydra's sweeper
     assert check_config(glob) is None and check_config([*glob, "trainer.lr=abc"]) == "trainer.lr must be a number (got 'abc')"

@@ -106,3 +106,13 @@ def required_groups(name: str) -> list[str]:
         if isinstance(d, dict):
             out.extend(str(k).split("/")[-1] for k, v in d.items() if v == "???")
     return out
+
+
+def overridden_hydra_groups(name: str) -> list[str]:
+    """Hydra's own groups an experiment file overrides in its defaults (``override /hydra/sweeper: x`` ->
+    ``sweeper``)."""
+    out = []
+    for d in _raw(name).get("defaults") or []:
+        if isinstance(d, dict):
+            out.extend(str(k).split("/")[-1] for k in d if "hydra/" in str(k))
+    return out
