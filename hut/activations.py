@@ -3,7 +3,7 @@
 Counted with ``torch.autograd.graph.saved_tensors_hooks`` while the forward pass runs: every tensor
 autograd packs, each storage once (a view and its base share one), the storages of ``exclude`` (the
 weights, which are in memory anyway) not at all. Used by the plan's memory estimate
-(:mod:`hut.plan.memory`) and the cost benchmark (:mod:`hut.bench.steps`).
+(:mod:`hut.memory`) and the cost benchmark (:mod:`hut.bench.steps`).
 """
 from __future__ import annotations
 

@@ -31,7 +31,8 @@ Two different quantities, kept apart everywhere (Table 2 says which is which):
   measured on the CPU with real tensors at the real width but 1, 2 and 3 layers; the counts are
   checked to be exactly linear in depth and extrapolated to the real depth (exact for a stack of
   identical layers; ``measured_on`` says so). If they are not linear, the full model is run on the
-  CPU.
+  CPU. Why it could not run on ``meta`` is kept (``fallback``) and said once per method and model on
+  stderr, whether measured now or read from the cache.
 """
 from __future__ import annotations
 
@@ -122,6 +123,7 @@ class Measurement:
     mergeable: bool | None = None
     measured_on: str = "meta"
     error: str | None = None
+    fallback: str | None = None  # why it was not counted on meta (the error there), when it was not
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -256,6 +258,7 @@ def measure(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any] | None,
         return _CACHE[key]
     if (m := _from_disk(key)) is not None:
         _CACHE[key] = m
+        _say_fallback(m)
         return m
     name = "frozen" if method_cfg is None else str(method_cfg.get("name"))
     mergeable = None
@@ -268,24 +271,41 @@ def measure(model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any] | None,
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.manual_seed(0)
+        fallback = None
         try:
             params, train, infer = _measure_on(_count_model_cfg(model_cfg), method_cfg, "meta", batch, seq_len)
             how = "meta"
-        except Exception:  # noqa: BLE001  not meta-compatible: real tensors, real width, extrapolated depth
+        except Exception as e:  # noqa: BLE001  not meta-compatible: real tensors, real width, extrapolated depth
+            fallback = _first_line(e)
             try:
                 params, train, infer, how = _extrapolate(model_cfg, method_cfg, batch, seq_len)
             except Exception as e:  # noqa: BLE001
-                msg = (str(e).splitlines() or [""])[0][:200]
-                m = Measurement(**base, measured_on="failed", error=f"{type(e).__name__}: {msg}")
+                m = Measurement(**base, measured_on="failed", error=_first_line(e), fallback=fallback)
                 _CACHE[key] = m
                 return m
-    m = Measurement(**base, params=dict(params), train=train, infer=infer, measured_on=how)
+    m = Measurement(**base, params=dict(params), train=train, infer=infer, measured_on=how, fallback=fallback)
     _CACHE[key] = m
+    _say_fallback(m)
     try:  # errors are not cached on disk; a read-only cache only costs the re-measuring
         write_json_atomic(_disk_path(key), m.to_dict())
     except OSError:
         pass
     return m
+
+
+def _first_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+
+
+_SAID: set[tuple[str, str]] = set()
+
+
+def _say_fallback(m: Measurement) -> None:
+    """Once per (model, method) in a process: that and why the count was not made on ``meta``."""
+    if m.fallback and (m.model, m.method) not in _SAID:
+        _SAID.add((m.model, m.method))
+        print(f"[flops] {m.method} on {m.model}: counted on {m.measured_on}, not on meta ({m.fallback})",
+              file=sys.stderr)
 
 
 def registered_methods() -> list[str]:

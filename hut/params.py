@@ -22,7 +22,8 @@ from typing import Any, Sequence
 from omegaconf import OmegaConf
 
 from hut.build import build
-from hut.config import compose, split_own
+from hut.config import compose, composition_error, split_own
+from hut.runtime.console import quiet_libraries
 from hut.methods import build_method
 
 USAGE = ("usage: python -m hut.params model=M method=X [method.r=R] [method.targets=[q,v]] [row=table1/hut] "
@@ -45,10 +46,8 @@ def resolve_configs(overrides: Sequence[str]) -> tuple[dict[str, Any], dict[str,
         raise SystemExit(f"format must be text or json (got {fmt!r})")
     try:
         cfg = OmegaConf.to_container(compose(ovs), resolve=True)
-    except Exception as e:  # noqa: BLE001 - Hydra's composition errors: one line
-        first = str(e).strip().splitlines()[0]
-        what = "unknown method" if "method/" in first else "bad override"
-        raise SystemExit(f"{what}: {first}\n{USAGE}") from None
+    except Exception as e:  # noqa: BLE001 - Hydra's composition errors: one line naming the known options
+        raise SystemExit(f"hut.params: {composition_error(e, ovs)}\n{USAGE}") from None
     return cfg["model"], cfg["method"], fmt
 
 
@@ -72,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
+    quiet_libraries()
     model_cfg, method_cfg, fmt = resolve_configs(argv)
     try:
         res = count(model_cfg, method_cfg)

@@ -42,6 +42,7 @@ from hut.config import cli_options, load_group
 from hut.methods import METHODS, is_head
 from hut.methods.full import transformer_blocks
 from hut.results.render.formats import markdown as md_table
+from hut.runtime.device import DeviceUnavailable, resolve
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 FAMILIES = ("bert", "gpt2")
@@ -182,11 +183,16 @@ def gradients(p: Prepared, dtype: torch.dtype | None, seed: int = 5) -> list[tor
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = cli_options(sys.argv[1:] if argv is None else argv, "precision", "hut.precision")
-    if args["dtype"] not in DTYPES or args["device"] not in ("cpu", "cuda"):
-        raise SystemExit(f"hut.precision: dtype is bf16 or fp16 and device cpu or cuda "
-                         f"(got {args['dtype']!r}, {args['device']!r})")
-    dtype, device = DTYPES[args["dtype"]], args["device"]
+    if args["dtype"] not in DTYPES:
+        raise SystemExit(f"hut.precision: dtype is bf16 or fp16 (got {args['dtype']!r})")
+    try:
+        device = resolve(args["device"], key="device")
+    except (ValueError, DeviceUnavailable) as e:
+        raise SystemExit(f"hut.precision: {e}") from None
+    dtype = DTYPES[args["dtype"]]
     methods = list(args["methods"] or METHODS.names())
+    if bad := [m for m in methods if m not in METHODS.names()]:
+        raise SystemExit(f"hut.precision: unknown methods {bad} (methods=); known: {', '.join(METHODS.names())}")
     families = list(args["families"])
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:

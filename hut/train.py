@@ -12,7 +12,6 @@ has its failed record, written by the run store) and the sweep goes on.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import traceback
 from typing import Sequence
@@ -21,15 +20,17 @@ import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Glob
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hut.config import experiments
 from hut.runs import identity
-from hut.config import CONFIG_DIR, compose, split_own
+from hut.config import CONFIG_DIR, compose, composition_error, split_own
 from hut.files.atomic import is_disk_error
 from hut.runtime.device import DeviceUnavailable
-from hut.config.schema import validate
+from hut.schema import validate
 from hut.trainer import run
 
 # configs/train.yaml names Hydra's own run folder by the command's overrides: ${hut_dirname:...} keeps
@@ -77,7 +78,7 @@ def check_rows(argv: list[str]) -> str | None:
             return (f"experiment={exp} needs a row: row=ROW with ROW one of {', '.join(swept)} "
                     f"(or -m to sweep them all)")
         return None
-    for row in rows.split(","):
+    for row in sweep_values("row", rows) or []:  # glob(table1/h*): Hydra matches it against the options
         if not (CONFIG_DIR / "row" / f"{row}.yaml").is_file():
             group = row.split("/")[0]
             known = swept or sorted(f"{group}/{p.stem}" for p in (CONFIG_DIR / "row" / group).glob("*.yaml"))
@@ -86,11 +87,28 @@ def check_rows(argv: list[str]) -> str | None:
     return None
 
 
+def check_sweeper(argv: list[str]) -> str | None:
+    """A search space (``interval(...)``) under ``-m`` with Hydra's basic sweeper, which cannot enumerate
+    one, said in one line (None: nothing to say). A sweeper chosen on the command line or by the
+    experiment file (``override /hydra/sweeper: ...``) is left to read it."""
+    if not any(a in ("-m", "--multirun") for a in argv):
+        return None
+    given = OverridesParser.create().parse_overrides(_overrides(argv))
+    spaces = [o.input_line for o in given if o.is_sweep_override() and not o.is_discrete_sweep()]
+    exp = next((str(o.value()) for o in given if o.key_or_group == "experiment"), None)
+    chosen = any(a.split("=", 1)[0].lstrip("+~") == "hydra/sweeper" for a in argv) or (
+        exp is not None and "sweeper" in experiments.overridden_hydra_groups(exp))
+    if not spaces or chosen:
+        return None
+    return (f"{spaces[0]}: Hydra's basic sweeper cannot enumerate a search space; list the values "
+            f"({spaces[0].split('=', 1)[0]}=a,b,c) or choose a sweeper that samples it (hydra/sweeper=NAME)")
+
+
 def check_config(argv: list[str]) -> str | None:
     """What is wrong with this command's config, in one line naming the key (None: nothing).
 
     The config of the command's first job (each sweep at its first value, an experiment's own sweep
-    included under ``-m``) is composed as Hydra will compose it and checked by :func:`hut.config.schema.validate`.
+    included under ``-m``) is composed as Hydra will compose it and checked by :func:`hut.schema.validate`.
     """
     overrides = _overrides(argv)
     try:
@@ -113,44 +131,60 @@ def _overrides(argv: Sequence[str]) -> list[str]:
             skip = False
         elif a.startswith("-"):
             skip = a in _FLAG_VALUES
-        elif "=" in a and not a.split("=", 1)[0].lstrip("+~").startswith("hydra"):
-            out.append(a)
+        elif ("=" in a or a.startswith("~")) and not a.split("=", 1)[0].lstrip("+~").startswith("hydra"):
+            out.append(a)  # key=value, +key=value, ~key=value or ~key (a deletion)
     return out
 
 
 def first_job(argv: Sequence[str]) -> list[str]:
     """The overrides of a command's first job: every sweep (``a,b``, ``range(...)``) at its first value,
-    and under ``-m`` an experiment's own ``hydra.sweeper.params`` at theirs."""
-    given = OverridesParser.create().parse_overrides(_overrides(argv))
-    out = []
-    for o in given:
-        key = o.input_line.split("=", 1)[0]
-        out.append(f"{key}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else o.input_line)
+    and under ``-m`` an experiment's own ``hydra.sweeper.params`` at theirs.
+
+    A sweep that cannot be enumerated (``interval(...)``, ``tag(log, interval(...))``: a search space
+    for a sweeper such as Optuna's; ``glob(...)``) is left out of the checked job, which then checks
+    every other key; the sweeper reads it, and the trainer checks each job it launches.
+    """
+    parser = OverridesParser.create()
+    given = parser.parse_overrides(_overrides(argv))
+    out = [line for o in given if (line := _first_value(o)) is not None]
     exp = next((o.value() for o in given if o.key_or_group == "experiment"), None)
     if exp and any(a in ("-m", "--multirun") for a in argv):
         named = {o.key_or_group for o in given}
-        out += [f"{k}={values[0]}" for k, values in experiments.sweep(str(exp)).items() if k not in named and values]
+        own = parser.parse_overrides([f"{k}={','.join(values)}" for k, values in experiments.sweep(str(exp)).items()
+                                      if k not in named and values])
+        out += [line for o in own if (line := _first_value(o)) is not None]
     return out
 
 
-def composition_error(err: Exception, overrides: Sequence[str]) -> str:
-    """Hydra's composition error as one line naming the key (an unknown key or option, with the known ones)."""
-    text = str(err)
-    if m := re.search(r"Could not override '([^']+)'", text):
-        key = m.group(1)
-        parent = key.rpartition(".")[0]
-        try:
-            rest = compose([o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key])
-            node = OmegaConf.select(rest, parent) if parent else rest
-            known = ", ".join(sorted(str(k) for k in node.keys()))
-        except Exception:  # noqa: BLE001 - the rest does not compose either: name the key alone
-            return f"{key}: no such key"
-        return f"{key}: no such key; the keys of {parent or 'a run config'} are: {known}"
-    if m := re.search(r"Could not find '([^']+)/([^'/]+)'", text):
-        group, name = m.groups()
-        known = ", ".join(sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml")))
-        return f"unknown {group} '{name}' ({group}={name}); known: {known}"
-    return (text.strip().splitlines() or [type(err).__name__])[0]
+def _first_value(o) -> str | None:
+    """A parsed override at its sweep's first value (itself if it sweeps nothing); None when its sweep
+    cannot be enumerated."""
+    if not o.is_sweep_override():
+        return o.input_line
+    key = o.input_line.split("=", 1)[0]
+    value = o.value()
+    if isinstance(value, Glob):  # as Hydra's sweeper: the group's options (files directly in its folder)
+        group = CONFIG_DIR / o.key_or_group
+        names = value.filter(sorted(p.stem for p in group.glob("*.yaml"))) if group.is_dir() else []
+        return f"{key}={names[0]}" if names else None
+    try:
+        return f"{key}={next(iter(o.sweep_string_iterator()))}"
+    except (HydraException, StopIteration):  # "Can only enumerate CHOICE and RANGE sweeps": interval(...)
+        return None
+
+
+def sweep_values(key: str, value: str) -> list[str] | None:
+    """The values a command-line ``key=value`` stands for (``a,b`` -> [a, b]; ``choice(a,b)`` too); None
+    for a sweep that cannot be enumerated (``glob(...)``, ``interval(...)``): Hydra resolves it."""
+    o = OverridesParser.create().parse_override(f"{key}={value}")
+    if not o.is_sweep_override():
+        return [value]
+    if isinstance(o.value(), Glob):
+        return None
+    try:
+        return list(o.sweep_string_iterator())
+    except HydraException:
+        return None
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
@@ -174,6 +208,6 @@ def main(cfg: DictConfig):
 
 
 if __name__ == "__main__":
-    if (problem := check_rows(sys.argv[1:]) or check_config(sys.argv[1:])) is not None:
+    if (problem := check_rows(sys.argv[1:]) or check_sweeper(sys.argv[1:]) or check_config(sys.argv[1:])) is not None:
         sys.exit(f"error: {problem}")
     main()

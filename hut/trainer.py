@@ -1,7 +1,7 @@
 """The shared trainer: every method, every task, one loop you can read top to bottom.
 
     run(cfg, overrides) -> record
-      0. the config checked against its schema (hut.config.schema) and the device resolved: a bad setting or
+      0. the config checked against its schema (hut.schema) and the device resolved: a bad setting or
          a missing GPU stops here, before anything is written
       1. which run this is (hut.runs.store.identify): its folder and its one fingerprint (the config
          and the weights it loads); a finished run of the same fingerprint is skipped, a finished
@@ -16,9 +16,13 @@
          the final record (status success)
 
 A run that fails once its lock is taken (missing data, a crash) leaves a failed record with its
-reason (the tables mark it †). Every file of the run is the run store's (hut.runs.store): the
-trainer asks it and nothing else about the disk. Nothing here branches on a method's or task's
-name: methods come from ``hut.methods``, tasks from ``hut.tasks``.
+reason (the tables mark it †). Where the run's files go, its records, checkpoint, lock and dev
+predictions are the run store's (hut.runs.store: the trainer writes none of them itself); the
+others are written into the folder the store names: the trained parameters by hut.export
+(``save_trainable`` to ``paths.trainable``), the task's own files (``predictions.json``,
+``references.txt``) by its ``evaluate`` in ``paths.dir``, the logger's files (wandb, offline) there
+too. Nothing here branches on a method's or task's name: methods come from ``hut.methods``, tasks
+from ``hut.tasks``.
 """
 from __future__ import annotations
 
@@ -44,7 +48,7 @@ from hut.runs.record import summary
 from hut.runtime import device as devices
 from hut.runtime.console import RunProgress, quiet_libraries
 from hut.runtime.seed import rng_state, seed_everything, set_rng_state
-from hut.config.schema import validate
+from hut.schema import validate
 from hut.tasks import build_task, task_info
 
 # Where a run stands; a checkpoint stores it (batch: the next batch of the epoch; loss_*: the epoch's so far).
@@ -258,7 +262,7 @@ def _end_epoch(s: _Training, epoch: int, loss_sum: torch.Tensor, loss_n: int, ex
     task, record, acc = s.task, s.record, s.acc
     metrics = {k: float(v) for k, v in task.evaluate(s.model, acc, s.run.paths.dir).items()}
     if (saved := task.dev_predictions()) is not None and acc.is_main_process:
-        store.save_dev_predictions(s.run, record, epoch + 1, saved)  # selection bias: hut.report
+        store.save_dev_predictions(s.run, record, epoch + 1, saved)  # selection bias: hut.results.judge.selection
     row = {"epoch": epoch + 1, "step": s.step, "train_loss": float(loss_sum) / max(loss_n, 1), **metrics}
     record["history"].append(row)
     record["last"] = row

@@ -1,5 +1,5 @@
 """Every experiment, row, method, task and model config composes, resolves and passes the run config's
-schema (hut.config.schema); the method files set every key of their typed configs; a missing choice, a
+schema (hut.schema); the method files set every key of their typed configs; a missing choice, a
 misspelt key or a bad value is one line naming the key, before any folder is made."""
 from pathlib import Path
 
@@ -8,8 +8,8 @@ from omegaconf import OmegaConf
 
 from hut.config import experiments
 from hut.config import compose
-from hut.config.schema import validate
-from hut.train import check_config, check_rows
+from hut.schema import validate
+from hut.train import check_config, check_rows, check_sweeper
 from hut.trainer import run
 from tests.helpers import FIXTURES, make_cfg
 
@@ -148,6 +148,11 @@ BAD = {
     ("+method.rr=2",): "method.rr: no such key for method 'hut'; the keys of method are: bias_mode, ",
     ("logger.mode=loud",): "logger.mode must be one of offline, online, disabled (got 'loud')",
     ("+extra=1",): "extra: no such key; the keys of a run config are: ",
+    ("~trainer.weight_decay",): "trainer.weight_decay must be set: the config has no such key (expected a number >= 0)",
+    ("~data.subset_seed",): "data.subset_seed must be set for task mrpc: the config has no such key",
+    ("+model.foo=1",): "model.foo: no such key for model 'tiny_roberta'; the keys of model are: arch, ",
+    ("+task.foo=1",): "task.foo: no such key for task mrpc; the keys of task are: name",
+    ("model.source=hub",): "model.hf_id must be set for model.source=hub (model 'tiny_roberta')",
 }
 
 
@@ -173,3 +178,20 @@ def test_a_sweep_is_checked_at_its_first_job_before_hydra_starts(tmp_path):
     assert check_config(argv) == "trainer.lr must be a number (got 'abc')"
     assert check_config(["-m", "experiment=table1", "trainer.lr=1e-4,3e-4", DATA]) is None  # rows from its sweep
     assert not any(tmp_path.iterdir())
+
+
+def test_a_search_space_a_sweeper_reads_is_left_to_it_and_the_rest_is_checked():
+    """interval(...) (Optuna's search spaces) and glob(...) cannot be enumerated: the pre-check leaves that
+    key to the sweeper and checks the others."""
+    for space in ("interval(1e-4,1e-2)", "tag(log, interval(1e-4, 1e-2))"):
+        argv = ["-m", "experiment=debug", f"trainer.lr={space}", DATA]
+        assert check_rows(argv) is None and check_config(argv) is None
+        assert check_config([*argv, "trainer.epochs=abc"]) == "trainer.epochs must be a positive integer (got 'abc')"
+    said = check_sweeper(["-m", "experiment=debug", "trainer.lr=interval(1e-4,1e-2)"])  # the basic sweeper
+    assert said.startswith("trainer.lr=interval(1e-4,1e-2): Hydra's basic sweeper cannot enumerate") and "\n" not in said
+    assert check_sweeper(["-m", "experiment=debug", "trainer.lr=interval(1e-4,1e-2)", "hydra/sweeper=optuna"]) is None
+    assert check_sweeper(["-m", "experiment=debug", "trainer.lr=1e-4,1e-3"]) is None
+    assert check_rows(["-m", "experiment=table1", "row=glob(table1/h*)", DATA]) is None  # Hydra's to match
+    glob = ["-m", "experiment=debug", "task=glob(mr*)", DATA]  # the first job: task=mrpc, as Hydra's sweeper
+    assert check_config(glob) is None and check_config([*glob, "trainer.lr=abc"]) == "trainer.lr must be a number (got 'abc')"
+    assert check_rows(["-m", "experiment=table1", "row=table1/hut,table1/hutt"]).startswith("unknown row 'table1/hutt'")

@@ -89,26 +89,39 @@ def _import_graph() -> dict[str, list[tuple[str, int]]]:
             for m, p in MODULES.items()}
 
 
-def test_no_import_cycle_even_through_function_level_imports():
-    graph = _import_graph()
+def _cycle(graph: dict[str, dict[str, str]]) -> list[str] | None:
+    """A cycle of ``graph`` (node -> {node it imports: where}) as its nodes, first repeated last; None if none."""
     state: dict[str, int] = {}  # 1: on the stack, 2: done
-    stack: list[str] = []
 
-    def dfs(m: str):
-        state[m] = 1
-        stack.append(m)
-        for dep, line in graph[m]:
-            if state.get(dep) == 1:
-                cycle = stack[stack.index(dep):] + [dep]
-                pytest.fail(f"import cycle: {' -> '.join(cycle)} ({MODULES[m].relative_to(PKG.parent)}:{line})")
-            if dep not in state:
-                dfs(dep)
-        stack.pop()
-        state[m] = 2
+    def dfs(n: str, stack: list[str]) -> list[str] | None:
+        state[n] = 1
+        for m in sorted(graph.get(n, {})):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [n, m] if m in stack else [n, m]
+            if m not in state and (found := dfs(m, stack + [n])):
+                return found
+        state[n] = 2
+        return None
 
-    for m in graph:
-        if m not in state:
-            dfs(m)
+    for n in sorted(graph):
+        if n not in state and (found := dfs(n, [])):
+            return found
+    return None
+
+
+def _said(graph: dict[str, dict[str, str]], loop: list[str]) -> str:
+    return "; ".join(graph[a][b] for a, b in zip(loop, loop[1:]))
+
+
+def _module_graph(keep=lambda m: True) -> dict[str, dict[str, str]]:
+    return {m: {dep: f"{MODULES[m].relative_to(PKG.parent)}:{line}" for dep, line in reversed(deps) if keep(dep)}
+            for m, deps in _import_graph().items() if keep(m)}
+
+
+def test_no_import_cycle_even_through_function_level_imports():
+    graph = _module_graph()
+    if loop := _cycle(graph):
+        pytest.fail(f"import cycle: {' -> '.join(loop)} ({_said(graph, loop)})")
 
 
 @pytest.mark.parametrize("b_imports_a", ["import hut.a\n", "def f():\n    import hut.a  # why\n"])
@@ -121,6 +134,41 @@ def test_the_cycle_check_sees_a_cycle(tmp_path, monkeypatch, b_imports_a):
     monkeypatch.setattr(sys.modules[__name__], "MODULES", fake)
     with pytest.raises(pytest.fail.Exception, match="import cycle: hut.a -> hut.b -> hut.a"):
         test_no_import_cycle_even_through_function_level_imports()
+
+
+def _package(module: str) -> str:
+    """The top-level part of ``hut`` a module belongs to: ``hut.results.tables.base`` -> ``hut.results``,
+    ``hut.trainer`` -> itself."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_import_cycle_between_top_level_packages():
+    """The module graph collapsed to ``hut``'s top-level parts (``hut.config``, ``hut.results``, ``hut.plan``,
+    ``hut.trainer`` ...): what a reader sees of the layering has no cycle either, function-level imports
+    included (two modules may each import from the other's package without a module cycle)."""
+    graph: dict[str, dict[str, str]] = {}
+    for m, deps in _import_graph().items():
+        for dep, line in deps:
+            a, b = _package(m), _package(dep)
+            if a != b:
+                graph.setdefault(a, {}).setdefault(b, f"{MODULES[m].relative_to(PKG.parent)}:{line} imports {dep}")
+    if loop := _cycle(graph):
+        pytest.fail(f"package import cycle: {' -> '.join(loop)} ({_said(graph, loop)})")
+
+
+def test_the_package_check_sees_a_cycle_without_a_module_cycle(tmp_path, monkeypatch):
+    """hut.a.x imports hut.b.y, and hut.b.z imports hut.a.w: no module cycle, a package cycle."""
+    files = {"hut.a.x": "from hut.b.y import v\n", "hut.a.w": "v = 1\n", "hut.b.y": "v = 1\n",
+             "hut.b.z": "def f():\n    from hut.a.w import v  # why\n"}
+    fake = {}
+    for name, text in files.items():
+        (tmp_path / f"{name}.py").write_text(text)
+        fake[name] = tmp_path / f"{name}.py"
+    monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "MODULES", fake)
+    test_no_import_cycle_even_through_function_level_imports()  # no module cycle
+    with pytest.raises(pytest.fail.Exception, match=r"package import cycle: hut.a -> hut.b -> hut.a"):
+        test_no_import_cycle_between_top_level_packages()
 
 
 def test_a_function_level_import_says_why():
@@ -269,22 +317,9 @@ def test_results_imports_follow_its_layers_and_never_go_back_up():
 
 
 def test_no_import_cycle_inside_results_even_in_functions():
-    inside = {m for m in MODULES if m.startswith("hut.results")}
-    graph = {m: [d for d, _ in deps if d in inside] for m, deps in _import_graph().items() if m in inside}
-    state: dict[str, int] = {}
-
-    def dfs(m: str, stack: list[str]):
-        state[m] = 1
-        for d in graph[m]:
-            if state.get(d) == 1:
-                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(d):] + [m, d]))
-            if d not in state:
-                dfs(d, stack + [m])
-        state[m] = 2
-
-    for m in sorted(graph):
-        if m not in state:
-            dfs(m, [])
+    graph = _module_graph(lambda m: m.startswith("hut.results"))
+    if loop := _cycle(graph):
+        pytest.fail("import cycle: " + " -> ".join(loop))
 
 
 def test_the_results_check_sees_an_import_up_the_layers(tmp_path, monkeypatch):

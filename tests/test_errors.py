@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from hut.config.schema import validate
+from hut.schema import validate
 from hut.trainer import run
 from tests.helpers import FIXTURES, ROOT, make_cfg
 

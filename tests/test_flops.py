@@ -110,3 +110,29 @@ def test_counts_are_cached_on_disk_by_config(tmp_path, monkeypatch):
     assert flops.measure(cfg, {"name": "lora", "r": 2, "targets": ["q", "v"]}) == first
     other = flops.measure(cfg, {"name": "lora", "r": 4, "targets": ["q", "v"]})  # another config: measured
     assert other.error is not None and "measured again" in other.error
+
+
+def test_a_count_not_made_on_meta_says_why_once(tmp_path, monkeypatch, capsys):
+    """A method that cannot run on meta is counted on the CPU; the reason is kept in the measurement and
+    said once per method and model, whether counted now or read back from the disk cache."""
+    monkeypatch.setenv("HUT_CACHE", str(tmp_path))
+    monkeypatch.setattr(flops, "_CACHE", {})
+    monkeypatch.setattr(flops, "_SAID", set())
+    real = flops._measure_on
+
+    def no_meta(model_cfg, method_cfg, device, *a):
+        if device == "meta":
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors\nmore")
+        return real(model_cfg, method_cfg, device, *a)
+
+    monkeypatch.setattr(flops, "_measure_on", no_meta)
+    cfg, lora = load_group("model", "tiny_roberta"), {"name": "lora", "r": 2, "targets": ["q", "v"]}
+    m = flops.measure(cfg, lora, seq_len=16)
+    assert m.error is None and m.measured_on.startswith("cpu") and m.fallback == (
+        "RuntimeError: Tensor.item() cannot be called on meta tensors")
+    flops.measure(cfg, lora, seq_len=16)
+    said = capsys.readouterr().err.splitlines()
+    assert said == [f"[flops] lora on tiny_roberta: counted on {m.measured_on}, not on meta ({m.fallback})"]
+    monkeypatch.setattr(flops, "_CACHE", {})
+    monkeypatch.setattr(flops, "_SAID", set())
+    assert flops.measure(cfg, lora, seq_len=16) == m and capsys.readouterr().err.splitlines() == said  # from disk

@@ -3,6 +3,7 @@ fixture records (tests/fixtures/records/runs): what it holds, that it names no n
 it stays small, and that the records shipped beside it aggregate to the same tables.
 A real browser opens it in tests/test_page_browser.py."""
 import json
+import shutil
 import re
 from pathlib import Path
 
@@ -110,3 +111,40 @@ def test_a_sub_percent_axis_says_so():
     note = span_note([5.818, 5.840, 5.829], " GFLOPs")
     assert "0.38%" in note and "5.818–5.84 GFLOPs" in note
     assert span_note([1.0, 2.0]) == "" and span_note([3.0]) == ""
+
+
+def test_a_run_gone_from_results_dir_leaves_no_shipped_copy(tmp_path):
+    """Aggregating again after a run was deleted from results_dir removes its shipped copy (its experiment
+    was read again); the records of an experiment not read this time stay."""
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    shutil.copytree(FIX / "runs", runs)
+    args = [f"results_dir={runs}", *ARGS[1:], f"out_dir={out}"]
+    aggregate.build(aggregate.options(args), log=lambda s: None)
+    gone = Path("table1/mrpc/hut/roberta_large/seed=0")
+    assert (out / RECORDS_DIR / gone / "metrics.json").is_file()
+    kept = sorted((out / RECORDS_DIR / "table4").rglob("metrics.json"))
+    shutil.rmtree(runs / gone)
+    lines: list[str] = []
+    res = aggregate.build(aggregate.options([*args[:1], "tables=[1]", *args[2:]]), log=lines.append)
+    assert not (out / RECORDS_DIR / gone).exists() and (out / RECORDS_DIR / gone.parent).is_dir()
+    assert sorted((out / RECORDS_DIR / "table4").rglob("metrics.json")) == kept and kept  # table4 not read
+    assert any("removed 1 shipped files" in line and str(gone) in line for line in lines), lines
+    again = tmp_path / "again"
+    aggregate.build(aggregate.options([f"results_dir={out / RECORDS_DIR}", "tables=[1]", *args[2:-1],
+                                       f"out_dir={again}"]), log=lambda s: None)
+    assert (again / "tables" / "table1.csv").read_text() == (out / "tables" / "table1.csv").read_text()
+    assert res["shipped"]
+
+
+def test_a_record_without_its_model_arch_gets_no_cost_from_todays_config():
+    """The FLOPs and memory axes use the model config the record holds; without its arch they say so,
+    never counting today's configs/model file (which may differ from the run's)."""
+    from dataclasses import replace
+
+    from hut.results.figures.costs import measure_run
+    from hut.results.runs import load_runs
+
+    run = next(r for r in load_runs(FIX / "runs")[0] if r.method_cfg and r.model_cfg and "arch" in r.model_cfg)
+    bare = replace(run, model_cfg={k: v for k, v in run.model_cfg.items() if k != "arch"})
+    for key in ("flops", "memory"):
+        assert measure_run(bare, key) == (None, "no model arch in its record")

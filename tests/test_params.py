@@ -67,8 +67,10 @@ def test_cli_errors(capsys):
     assert main(["model=tiny_roberta", "method=hut", "method.r=0"]) == 2
     assert "method.r" in capsys.readouterr().err
     assert main(["model=tiny_roberta", "method=hut", "method.targets=[q,x]"]) == 2
-    with pytest.raises(SystemExit, match="unknown method"):
+    with pytest.raises(SystemExit, match="unknown method 'nope' \\(method=nope\\); known: bitfit, "):
         main(["model=tiny_roberta", "method=nope"])
+    with pytest.raises(SystemExit, match="unknown model 'roberta' \\(model=roberta\\); known: gpt2_medium, "):
+        main(["model=roberta", "method=hut"])
     with pytest.raises(SystemExit, match="missing model"):
         main(["method=hut"])
 

@@ -12,7 +12,8 @@ from hut.files.atomic import write_json_atomic
 from hut.runs import new_record, run_paths
 from hut.config import load_group
 from hut.plan import __main__ as cli
-from hut.plan import estimate, hours, kernels, lengths, memory, report
+from hut import memory
+from hut.plan import estimate, hours, kernels, lengths, report
 
 
 def _no_estimates(monkeypatch):

@@ -143,9 +143,40 @@ def test_load_reports_are_quiet_unless_asked_for_and_colour_codes_leave_a_file(m
     assert shown(other) and other.getMessage() == "Some warning about d"
     monkeypatch.setattr(handler, "filters", [])
     monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "info")
-    console.quiet_libraries(True)
+    before = tlog.get_verbosity()
+    try:
+        console.quiet_libraries(True)
+    finally:
+        tlog.set_verbosity(before)  # the level it sets would outlive this test
     asked = record("\x1b[1mBertModel LOAD REPORT\x1b[0m from: %s")
     assert shown(asked) and asked.getMessage() == "BertModel LOAD REPORT from: d"
+
+
+def test_library_messages_are_quiet_unless_asked_for(monkeypatch):
+    """transformers' log messages (its loss_type=None line of every GPT-2 loss) only with
+    TRANSFORMERS_VERBOSITY; the libraries' FutureWarnings only when Python is asked for warnings."""
+    import warnings
+
+    import transformers.utils.logging as tlog
+
+    from hut.runtime import console
+
+    before = tlog.get_verbosity()
+    monkeypatch.setattr(sys, "warnoptions", [])
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("default")
+            monkeypatch.delenv("TRANSFORMERS_VERBOSITY", raising=False)
+            console.quiet_libraries(True)
+            assert tlog.get_verbosity() == tlog.ERROR
+            for module in ("transformers.modeling_utils", "peft.tuners.lora", "hut.trainer"):
+                warnings.warn_explicit("old API", FutureWarning, "f.py", 1, module=module)
+            assert [str(w.message) for w in seen] == ["old API"] and seen[0].filename == "f.py"  # hut's own: shown
+            monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "warning")
+            console.quiet_libraries(True)
+            assert tlog.get_verbosity() == tlog.WARNING
+    finally:
+        tlog.set_verbosity(before)
 
 
 def test_hydra_output_folder_is_keyed_by_every_override():

@@ -76,8 +76,5 @@ def run(s: dict[str, Any], log: Callable[[str], None] = print) -> dict[str, Any]
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0
     run(options(argv))
     return 0

@@ -35,6 +35,8 @@ import hut.peft
 from hut import precision
 from hut.config import cli_options
 from hut.methods import METHODS
+from hut.results.render.formats import markdown
+from hut.runtime.device import DeviceUnavailable, resolve
 
 READ_OPS = frozenset({"_local_scalar_dense", "nonzero", "masked_select", "_unique2", "unique_dim",
                       "unique_consecutive", "equal"})
@@ -142,18 +144,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [f for f in families if f not in precision.FAMILIES]
     if unknown:
         raise SystemExit(f"hut.bench.host_reads: unknown families {unknown}; known: {', '.join(precision.FAMILIES)}")
-    methods = list(args["methods"] or [*METHODS.names(), PEFT_ROW])
+    known = [*METHODS.names(), PEFT_ROW]
+    methods = list(args["methods"] or known)
+    if bad := [m for m in methods if m not in known]:
+        raise SystemExit(f"hut.bench.host_reads: unknown methods {bad} (methods=); known: {', '.join(known)}")
+    try:
+        device = resolve(args["device"], key="device")
+    except (ValueError, DeviceUnavailable) as e:
+        raise SystemExit(f"hut.bench.host_reads: {e}") from None
     print(f"device-to-host reads of one forward + backward (task loss), added to the frozen model's; "
-          f"small models of hut.precision, batch 4 x 32, parameters moved off init, beta x {args['shift']:g}\n")
-    cols = [f"{f} {dt}" for f in families for dt in ("float32", "bf16")]
-    print(f"| method | {' | '.join(cols)} |")
-    print("|---|" + "---:|" * len(cols))
-    frozen = {f: method_reads(FROZEN_ROW, f, args["shift"], args["device"]) for f in families}
-    print(f"| {FROZEN_ROW} (absolute) | {' | '.join(str(frozen[f][d]) for f in families for d in ('float32', 'bf16'))} |")
+          f"small models of hut.precision, batch 4 x 32, parameters moved off init, beta x {args['shift']:g}, "
+          f"on {device}\n", flush=True)
+    dtypes = ("float32", "bf16")
+    frozen = {f: method_reads(FROZEN_ROW, f, args["shift"], device) for f in families}
+    rows = [[f"{FROZEN_ROW} (absolute)", *(str(frozen[f][d]) for f in families for d in dtypes)]]
     for m in methods:
-        got = {f: method_reads(m, f, args["shift"], args["device"]) for f in families}
-        cells = [f"{got[f][d] - frozen[f][d]:+d}" for f in families for d in ("float32", "bf16")]
-        print(f"| {m} | {' | '.join(cells)} |", flush=True)
+        got = {f: method_reads(m, f, args["shift"], device) for f in families}
+        rows.append([m, *(f"{got[f][d] - frozen[f][d]:+d}" for f in families for d in dtypes)])
+        print(f"measured {m}", file=sys.stderr, flush=True)
+    print(markdown(["method", *(f"{f} {d}" for f in families for d in dtypes)], rows), end="")
     return 0
 
 

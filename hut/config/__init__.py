@@ -5,6 +5,7 @@ them, so a key means the same everywhere and a typo is Hydra's strict-mode error
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -14,6 +15,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from hut.config.paper import register_resolver
+from hut.runtime.console import quiet_libraries
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 register_resolver()  # ${paper:table6/hut,lr,${task.name}}: the paper rows' settings (hut/config/paper.py)
@@ -35,6 +37,26 @@ def compose(overrides: Sequence[str] = (), config_name: str = "train", config_di
         return hydra_compose(config_name=config_name, overrides=list(overrides))
 
 
+def composition_error(err: Exception, overrides: Sequence[str]) -> str:
+    """Hydra's composition error as one line naming the key (an unknown key or option, with the known ones)."""
+    text = str(err)
+    if m := re.search(r"Could not override '([^']+)'", text):
+        key = m.group(1)
+        parent = key.rpartition(".")[0]
+        try:
+            rest = compose([o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key])
+            node = OmegaConf.select(rest, parent) if parent else rest
+            known = ", ".join(sorted(str(k) for k in node.keys()))
+        except Exception:  # noqa: BLE001 - the rest does not compose either: name the key alone
+            return f"{key}: no such key"
+        return f"{key}: no such key; the keys of {parent or 'a run config'} are: {known}"
+    if m := re.search(r"Could not find '([^']+)/([^'/]+)'", text):
+        group, name = m.groups()
+        known = ", ".join(sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml")))
+        return f"unknown {group} '{name}' ({group}={name}); known: {known}"
+    return (text.strip().splitlines() or [type(err).__name__])[0]
+
+
 def load_group(group: str, name: str) -> dict:
     """One file of a config group (``configs/<group>/<name>.yaml``) as a plain dict; a clear error if absent."""
     path = CONFIG_DIR / group / f"{name}.yaml"
@@ -46,11 +68,30 @@ def load_group(group: str, name: str) -> dict:
     return cfg
 
 
+HELP = ("-h", "--help", "help")  # what asks any command for its usage
+
+
+def cli_help(name: str) -> str:
+    """A command's help, from ``configs/cli/<name>.yaml``: its header comment (the usage line first),
+    then its keys as the file gives them, with their defaults and comments."""
+    lines = (CLI_DIR / f"{name}.yaml").read_text(encoding="utf-8").splitlines()
+    n = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    head = [line[1:].removeprefix(" ") for line in lines[:n]]
+    keys = [f"  {line}" for line in lines[n:] if line.strip()]
+    return "\n".join([*head, "", f"keys (configs/cli/{name}.yaml; give any as key=value):", *keys])
+
+
 def cli_options(argv: Sequence[str], name: str, prog: str, usage: str = "") -> dict:
     """A command's arguments: ``configs/cli/<name>.yaml`` composed with ``argv``, resolved to a dict.
 
-    A misspelt key or a bad value is Hydra's error, shown as one line naming the command.
+    ``-h``, ``--help`` or ``help`` prints :func:`cli_help` and exits 0. A misspelt key or a bad value is
+    Hydra's error, shown as one line naming the command. Every command starts here, so the libraries'
+    own messages are quieted here too, unless asked for (:func:`hut.runtime.console.quiet_libraries`).
     """
+    if any(a in HELP for a in argv):
+        print(cli_help(name))
+        raise SystemExit(0)
+    quiet_libraries()
     try:
         return OmegaConf.to_container(compose(list(argv), name, CLI_DIR), resolve=True)
     except Exception as e:  # noqa: BLE001 - Hydra's override errors: one line (and the usage)
@@ -64,7 +105,7 @@ def split_own(argv: Sequence[str], own: Sequence[str], prog: str, usage: str = "
     rest: list[str] = []
     for a in argv:
         key, eq, value = a.partition("=")
-        if not eq:
+        if not eq and not a.startswith("~"):  # ~key: a deletion, passed on
             raise SystemExit(f"{prog}: bad argument {a!r} (expected key=value)" + (f"\n{usage}" if usage else ""))
         if key in own:
             mine[key] = value

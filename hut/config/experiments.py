@@ -4,7 +4,7 @@ An experiment file fixes the model, task group defaults and trainer settings, na
 feeds (``table``), and sweeps its cells with ``hydra.sweeper.params`` (``row``, ``task``, ``seed``,
 Table 5's ``method.r``). ``python -m hut.train -m experiment=<name>`` runs that sweep; the same
 product, enumerated here, is what ``hut.demo`` runs in-process, what the tables expect
-(``hut.tables.layout``) and what ``tests/test_paper.py`` checks against the paper.
+(``hut.results.layout``) and what ``tests/test_paper.py`` checks against the paper.
 """
 from __future__ import annotations
 
@@ -105,4 +105,14 @@ def required_groups(name: str) -> list[str]:
     for d in _raw(name).get("defaults") or []:
         if isinstance(d, dict):
             out.extend(str(k).split("/")[-1] for k, v in d.items() if v == "???")
+    return out
+
+
+def overridden_hydra_groups(name: str) -> list[str]:
+    """Hydra's own groups an experiment file overrides in its defaults (``override /hydra/sweeper: x`` ->
+    ``sweeper``)."""
+    out = []
+    for d in _raw(name).get("defaults") or []:
+        if isinstance(d, dict):
+            out.extend(str(k).split("/")[-1] for k in d if "hydra/" in str(k))
     return out

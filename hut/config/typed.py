@@ -8,7 +8,10 @@ refuses, with one line naming the key (``trainer.lr``) and what it expects:
 * a key the section does not have (a typo would otherwise fall back to a default without a word);
 * a value of the wrong type (``lr: abc``, ``r: 2.5``, ``memory_efficient: "yes"``; a bool is never a number);
 * a number under its minimum (``r: 0``) or not below its bound (``dropout: 1``), a string outside its
-  choices, a null where the key must be set.
+  choices, a null where the key must be set;
+* a key the section must have and lacks (``~trainer.weight_decay``): every key with ``require_all``
+  (the sections whose group files set them all, so that the code reading them never meets a gap), or
+  the fields marked ``option(..., required=True)``; the line says what the key expects.
 
 Why not OmegaConf structured configs (a dataclass schema merged by Hydra): keys that only one task has
 (SQuAD's ``data.train_articles``) would then be in every run's config, and so in the fingerprint of
@@ -26,11 +29,11 @@ C = TypeVar("C")
 
 
 def option(default: Any, *, minimum: float | None = None, above: float | None = None, maximum: float | None = None,
-           below: float | None = None, choices: Sequence[str] | None = None) -> Any:
+           below: float | None = None, choices: Sequence[str] | None = None, required: bool = False) -> Any:
     """A config field with its validation rule: ``minimum`` / ``maximum`` (inclusive), ``above`` / ``below``
-    (exclusive), ``choices`` (a string's)."""
+    (exclusive), ``choices`` (a string's); ``required``: :func:`parse` refuses a section without it."""
     meta = {"minimum": minimum, "above": above, "maximum": maximum, "below": below,
-            "choices": tuple(choices) if choices else None}
+            "choices": tuple(choices) if choices else None, "required": required}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -41,11 +44,12 @@ def keys(cls: type) -> list[str]:
 
 
 def parse(cls: type[C], cfg: Mapping[str, Any], section: str, owner: str = "",
-          hidden: Sequence[str] = ()) -> C:
+          hidden: Sequence[str] = (), require_all: bool = False) -> C:
     """``cfg`` as a ``cls`` instance, each value checked; one line naming the first bad key.
 
     ``section``: how keys are named (``trainer`` -> ``trainer.lr``); ``owner``: added to every message
-    (``for method 'hut'``); ``hidden``: keys not listed among the known ones in an unknown-key message.
+    (``for method 'hut'``); ``hidden``: keys not listed among the known ones in an unknown-key message;
+    ``require_all``: every key of ``cls`` must be in ``cfg`` (else only those marked ``required``).
     """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -55,8 +59,26 @@ def parse(cls: type[C], cfg: Mapping[str, Any], section: str, owner: str = "",
         where = ", ".join(_key(section, k) for k in unknown)
         raise ValueError(f"{where}: no such key{owner and ' ' + owner}; the keys of "
                          f"{section or 'a run config'} are: {known}")
+    missing = [n for n, f in fields.items() if n not in cfg and (require_all or f.metadata.get("required"))]
+    if missing:
+        k = missing[0]
+        raise ValueError(f"{_key(section, k)} must be set{owner and ' ' + owner}: the config has no such key "
+                         f"(expected {expects(hints[k], fields[k].metadata)})")
     values = {k: check(_key(section, k), v, hints[k], fields[k].metadata, owner) for k, v in cfg.items()}
     return cls(**values)
+
+
+def expects(hint: Any, meta: Mapping[str, Any]) -> str:
+    """What a field takes, in words: ``a number > 0``, ``an integer >= 1 or null``, ``one of no, fp16, bf16``."""
+    base = _strip_optional(hint)
+    words = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list",
+             dict: "a mapping of keys to values"}.get(base, str(base))
+    if base is str and meta.get("choices"):
+        words = "one of " + ", ".join(meta["choices"])
+    bounds = [f"{op} {meta[k]:g}" for k, op in (("minimum", ">="), ("above", ">"), ("maximum", "<="), ("below", "<"))
+              if meta.get(k) is not None]
+    return words + "".join(" " + b for b in bounds[:1]) + "".join(" and " + b for b in bounds[1:]) + \
+        (" or null" if _is_optional(hint) else "")
 
 
 def _key(section: str, key: str) -> str:

@@ -18,9 +18,6 @@ USAGE = ("usage: python -m hut.plan experiment=<table1|table3|table4|table5|...>
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0
     o = cli_options(argv, "plan", "hut.plan", USAGE)
     if not isinstance(o["cluster"], bool) or not isinstance(o["gpus"], int) or o["gpus"] < 1:
         raise SystemExit(f"hut.plan: cluster= takes true or false and gpus= a positive integer\n{USAGE}")

@@ -5,7 +5,7 @@ Every figure here is an estimate, made as stated beside it:
 * **finished**: a run whose record is a success with the fingerprint of the cell's composed config,
   what ``hut.train`` would skip; a success of another config is a *conflict* (``hut.train`` would
   stop there): the run store says which (:func:`hut.runs.store.standing`);
-* **memory**: :mod:`hut.plan.memory` at the cell's batch size and ``max_length`` (its longest sequence);
+* **memory**: :mod:`hut.memory` at the cell's batch size and ``max_length`` (its longest sequence);
 * **hours**: :func:`hut.plan.hours.run_time`: steps × max(FLOP time, kernel floor) per step, training
   and evaluation, each input with its basis (``hardware.yaml``, ``datasets.yaml``, the kernels counted
   by :mod:`hut.plan.kernels`); a cell it cannot estimate is *unknown*, with the reason.
@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from hut.config import experiments as ex
 from hut import flops
 from hut.plan import hours as run_hours
-from hut.plan import memory
+from hut import memory
 from hut.plan.assumptions import datasets, gpu, hardware
 from hut.results.labels import task_label
 from hut.results.tables.method_table import row_label
@@ -153,5 +153,6 @@ def downloads(experiment: str) -> list[dict]:
         d = datasets().get(task) or {}
         out.append({"what": f"data {task}", "source": cfg["data"].get("source"), "mb": d.get("download_mb"),
                     "how": "du -sm of a local copy in the distribution layout" if d.get("download_mb") is not None
-                    else "not measured (no local copy here); text, small beside the model"})
+                    else "not measured: no local copy of all its splits here to measure (datasets.yaml's "
+                    "download_mb); text, small beside the model"})
     return out

@@ -46,10 +46,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from hut import flops
 from hut.build import adapt, load_base
-from hut.config import load_group
+from hut.config import HELP, load_group
 from hut.files.atomic import write_json_atomic
 from hut.plan.assumptions import hardware
-from hut.plan.memory import ATTENTION_DROPOUT, AUTOCAST, LAYERS, layers_of
+from hut.runtime.console import quiet_libraries
+from hut.results.render.formats import grid, simple
+from hut.memory import ATTENTION_DROPOUT, AUTOCAST, LAYERS, layers_of
 
 PHASES = ("forward", "backward", "optimizer", "inference")
 #: operators that launch no kernel (views are recognised by their schema, ``OpOverload.is_view``)
@@ -194,18 +196,26 @@ def calibrate(cal: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv if argv is not None else sys.argv[1:]:
-        raise SystemExit("usage: python -m hut.plan.kernels   (no arguments: prints hardware.yaml's calibration)")
+    argv = sys.argv[1:] if argv is None else argv
+    usage = "usage: python -m hut.plan.kernels   (no arguments: prints hardware.yaml's calibration)"
+    if argv and argv[0] in HELP:
+        print(usage)
+        return 0
+    if argv:
+        raise SystemExit(usage)
+    quiet_libraries()
     cal = hardware()["calibration"]
     res = calibrate(cal)
     print(f"calibration of the cost per forward kernel: {cal['source']}")
     print(f"  {cal['model']}, one forward pass at batch {cal['batch']} x {cal['tokens']} tokens, precision "
           f"{cal['precision']}; kernels counted by hut.plan.kernels on the same model and methods")
-    for r, us in zip(res["rows"], [None, *res["us_per_kernel"]]):
-        extra = "" if us is None else f"  -> +{r['ms'] - res['rows'][0]['ms']:.1f} ms / " \
-            f"+{r['kernels'] - res['rows'][0]['kernels']} kernels = {us:.1f} us per kernel"
-        print(f"  {r['label']:<16} {r['ms']:>6.1f} ms  {r['kernels']:>5} kernels{extra}")
     base = res["rows"][0]
+    rows = [[r["label"], f"{r['ms']:.1f}", str(r["kernels"]),
+             "" if us is None else f"+{r['ms'] - base['ms']:.1f}", "" if us is None else f"+{r['kernels'] - base['kernels']}",
+             "" if us is None else f"{us:.1f}"]
+            for r, us in zip(res["rows"], [None, *res["us_per_kernel"]])]
+    header = ["row", "ms (published)", "kernels", "added ms", "added kernels", "us per kernel"]
+    print("\n".join("  " + line for line in grid(simple(header, rows), "text")))
     print(f"  the bare model at the mean: {base['kernels']} kernels x {res['mean_us']:.1f} us = "
           f"{base['kernels'] * res['mean_us'] / 1000:.1f} ms of its published {base['ms']} ms (which also holds its "
           f"arithmetic: the floor is the larger part at this batch)")

@@ -81,7 +81,7 @@ def render(experiment: str, g: dict, lines: Sequence[Line], downloads: Sequence[
         log(s)
     log("  memory = float32 weights + float32 gradients and AdamW moments of what trains (counted on the model "
         "built from config) + activations measured with saved-tensor hooks on 2- and 3-layer copies at real width "
-        "(batch 1, 16/32/64 tokens, the run's autocast; hut/plan/memory.py), scaled to the depth, batch and "
+        "(batch 1, 16/32/64 tokens, the run's autocast; hut/memory.py), scaled to the depth, batch and "
         f"max_length; {hw['headroom_gib']} GiB kept free for the CUDA context")
     log("")
     for s in recipe(experiment, g, lines, free, gpus, cluster):

@@ -22,7 +22,7 @@ from hut.config.paper import PUBLISHED_FILE, published
 from hut.results import page
 from hut.results.figures import figure4
 from hut.results.figures.figure3 import build_figure3
-from hut.results.files import RECORDS_DIR, ship_records, write_bytes
+from hut.results.files import RECORDS_DIR, prune_records, ship_records, write_bytes
 from hut.results.render.formats import to_csv, to_md, to_tex
 from hut.results.report import write_report
 from hut.results.runs import load_runs
@@ -40,8 +40,10 @@ def provenance_line(o: Mapping[str, Any], shipped: bool) -> str:
 def build(o: Mapping[str, Any], log: Callable[[str], None] = print) -> dict:
     """Write the tables, figures, report, shipped records and page; return {written, problems, summary, built}."""
     if not Path(o["results_dir"]).is_dir():
-        raise SystemExit(f"hut.aggregate: results_dir {o['results_dir']} does not exist "
-                         f"(set results_dir= to the folder the runs wrote, results/runs by default)")
+        raise SystemExit(f"hut.aggregate: results_dir {o['results_dir']} does not exist: run the sweeps first "
+                         f"(python -m hut.train -m experiment=table1 ...; docs/paper-experiments.md), or point "
+                         f"results_dir= at a folder of records, e.g. the demo's shipped ones: "
+                         f"results_dir=results/demo/records experiment=demo out_dir=<a folder of your own>")
     runs, load_problems = load_runs(o["results_dir"])
     out = Path(o["out_dir"])
     inp = Inputs(tuple(runs), str(o["results_dir"]), dict(o["experiments"]),
@@ -53,10 +55,13 @@ def build(o: Mapping[str, Any], log: Callable[[str], None] = print) -> dict:
     ship = (bool(o.get("ship_records", True)) and bool(read)
             and Path(o["results_dir"]).resolve() != (out / RECORDS_DIR).resolve())
     provenance = provenance_line(o, ship)
-    if o["flops"] and {"table1", "table2"} & set(o["tables"]):
+    counted = ([f"every method on {o['flops_model']} (Table 2)"] if "table2" in o["tables"] else []) + \
+        (["each Table 1 row (Figure 3)"] if o["figure"] and "table1" in o["tables"] else []) + \
+        (["each run read (the results page's cost axes)"] if o.get("page", True) and read else [])
+    if o["flops"] and counted:
         log(f"[aggregate] FLOPs: counting one training step and one forward pass ({flops.BATCH} × {flops.SEQ_LEN} "
-            f"tokens) of every method on {o['flops_model']} (Table 2) and of each Table 1 row (Figure 3); "
-            f"cached by config in {flops.cache_dir()}, so only new configs are counted (flops=false skips)")
+            f"tokens) of {' and of '.join(counted)}; cached by config in {flops.cache_dir()}, so only new configs "
+            f"are counted (flops=false skips)")
     written: list[Path] = []
     keys = list(o["tables"]) + (["cost"] if {"table1", "table3"} & set(o["tables"]) else [])
     built: dict[str, Built] = {key: TABLES.get(key).build(inp) for key in keys}
@@ -80,6 +85,10 @@ def build(o: Mapping[str, Any], log: Callable[[str], None] = print) -> dict:
     shipped = ship_records(o["results_dir"], [r.path for r in read], out) if ship else []
     if shipped:
         summary.append(f"records: {len(shipped)} files of {len(read)} runs shipped under {out / RECORDS_DIR}")
+    stale = prune_records(out, shipped, [r.path for r in read]) if ship else []
+    if stale:
+        summary.append(f"records: removed {len(stale)} shipped files of runs no longer under {o['results_dir']}: "
+                       + ", ".join(sorted({str(p.parent.relative_to((out / RECORDS_DIR).resolve())) for p in stale})))
     if o.get("page", True):
         written.append(page.write_page(inp, built, out, provenance, doc, [r.path for r in read], ship))
     other = sorted({r.experiment for r in runs} - used)
@@ -103,6 +112,9 @@ def _figure4(o: Mapping[str, Any], inp: Inputs, summary: list[str]) -> list[Path
     """Figure 4 and its mini table when experiment ``figure4``'s SQuAD runs are there (it loads their models)."""
     experiment = o["experiments"].get("figure4", "figure4")
     if not any(r.experiment == experiment and r.task == "squad" and r.status == "success" for r in inp.runs):
+        if o.get("experiment") == experiment:  # asked for by name: say why nothing is drawn
+            summary.append(f"figure4 not drawn: no finished SQuAD run of experiment '{experiment}' under "
+                           f"{o['results_dir']} (python -m hut.train -m experiment={experiment} runs them)")
         return []
     f = cli_options([f"experiment={experiment}"], "figure4", "hut.aggregate")
     f.update(results_dir=o["results_dir"], out_dir=o["out_dir"], argv=[f"experiment={experiment}",

@@ -5,8 +5,9 @@ built from, shipped beside them.
 figure from a fresh clone: the record (``metrics.json``: metrics per epoch, the resolved config,
 git sha, versions), the per-epoch dev predictions and the task's scoring files (E2E references and
 outputs, SQuAD predictions). Never weights, checkpoints or locks. The copies land under
-``<out_dir>/records/`` at the path the run had under its ``results_dir``; aggregating that folder
-again gives the same tables.
+``<out_dir>/records/`` at the path the run had under its ``results_dir``. :func:`prune_records` then
+removes the shipped files of the same experiment folders that no run read this time (a run deleted
+or moved out of ``results_dir``), so aggregating that folder again gives the same tables.
 """
 from __future__ import annotations
 
@@ -44,3 +45,22 @@ def ship_records(results_dir: str | Path, run_paths: Iterable[str], out_dir: str
                 write_bytes(dest, src.read_bytes())
                 written.append(dest)
     return written
+
+
+def prune_records(out_dir: str | Path, shipped: Iterable[Path], run_paths: Iterable[str]) -> list[Path]:
+    """Remove the shipped files under ``<out_dir>/records/<folder>/`` that this aggregation did not ship,
+    for each top folder (the runs' experiment folder) of ``run_paths``; the paths removed. Only
+    :data:`SHIPPED` names are touched; folders of experiments not read this time are left as they are."""
+    dest_root = (Path(out_dir) / RECORDS_DIR).resolve()
+    keep = {Path(p).resolve() for p in shipped}
+    removed = []
+    for top in sorted({Path(rel).parts[0] for rel in run_paths}):
+        folder = dest_root / top
+        for p in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if p.is_file() and p.name in SHIPPED and p.resolve() not in keep:
+                p.unlink()
+                removed.append(p)
+        for d in sorted((d for d in folder.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+            if not any(d.iterdir()):
+                d.rmdir()
+    return removed

@@ -40,7 +40,7 @@ EXCLUDED: dict[str, str] = {
     "data.dir": "where the local copy of the data lies",
     "data.cache_dir": "where tokenised data is cached",
     "model.local_dir": "where the weights lie; what they are (their SHA-256) is in the fingerprint",
-    "table": "which table an experiment feeds (hut.tables)",
+    "table": "which table an experiment feeds (hut.results.tables)",
     "paper_row": "which paper row a run reproduces (labels; its settings are in trainer/method/task)",
     "method.label": "how tables name the method",
     "model.label": "how tables name the model",

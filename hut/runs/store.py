@@ -190,7 +190,7 @@ def save(run: Run, record: Mapping[str, Any]) -> None:
 
 
 def save_dev_predictions(run: Run, record: dict, epoch: int, predictions: Mapping[str, Any]) -> None:
-    """One epoch's dev predictions beside the record (read by hut.report's epoch selection)."""
+    """One epoch's dev predictions beside the record (read by the epoch selection, hut.results.judge.selection)."""
     save_epoch_predictions(run.paths.dev_predictions, epoch, predictions)
     record["dev_predictions"] = run.paths.dev_predictions.name
 

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import time
+import warnings
 
 from tqdm.auto import tqdm
 
@@ -48,13 +49,23 @@ class _NoLoadReport(logging.Filter):
         return "LOAD REPORT" not in record.getMessage()
 
 
-def quiet_libraries(progress: bool = True) -> None:
-    """Library output fit for the run (every run calls it; it can be called again).
+#: the libraries whose deprecation notices (FutureWarning, DeprecationWarning) address the suite's
+#: developers, not its users: quiet unless Python is asked for warnings (``-W``, ``PYTHONWARNINGS``)
+LIBRARY_MODULES = r"(transformers|peft|torch|accelerate|huggingface_hub|datasets|hydra|omegaconf)(\.|$)"
 
-    * transformers' LOAD REPORT (a table of the weights the task head leaves newly initialised, printed
-      at warning level by every ``from_pretrained``) only when asked for, with transformers' own switch
-      ``TRANSFORMERS_VERBOSITY=info`` (or ``debug``); transformers has no switch for this one report,
-      so a logging filter drops it;
+
+def quiet_libraries(progress: bool = True) -> None:
+    """Library output fit for a run or a command (every run and every command's :func:`hut.config.cli_options`
+    calls it; it can be called again).
+
+    * transformers' log messages (such as ``loss_type=None was set in the config but it is
+      unrecognized``, said of every GPT-2 loss) only when asked for, with transformers' own switch
+      ``TRANSFORMERS_VERBOSITY`` (``warning``, ``info``, ``debug``); without it transformers logs errors only;
+    * its LOAD REPORT (a table of the weights the task head leaves newly initialised, printed at warning
+      level by every ``from_pretrained``) only with ``TRANSFORMERS_VERBOSITY=info`` (or ``debug``):
+      transformers has no switch for this one report, so a logging filter drops it;
+    * the libraries' FutureWarnings and DeprecationWarnings (:data:`LIBRARY_MODULES`) only when Python
+      is asked for warnings (``python -W default``, ``PYTHONWARNINGS``);
     * transformers' and the hub's download bars off (their own switches) with ``trainer.progress=false``
       or in a log file;
     * in a log file, colour codes taken out of transformers' log records: transformers styles the LOAD
@@ -70,7 +81,12 @@ def quiet_libraries(progress: bool = True) -> None:
         tlog.disable_progress_bar()
         huggingface_hub.utils.disable_progress_bars()
     tlog.get_verbosity()  # makes transformers set up its handler
-    asked = os.environ.get("TRANSFORMERS_VERBOSITY", "").lower() in ("info", "debug")
+    level = os.environ.get("TRANSFORMERS_VERBOSITY", "").lower()
+    tlog.set_verbosity(tlog.log_levels.get(level, tlog.ERROR))
+    if not sys.warnoptions:
+        for category in (FutureWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category, module=LIBRARY_MODULES)
+    asked = level in ("info", "debug")
     for handler in logging.getLogger("transformers").handlers:
         if not asked and not any(isinstance(f, _NoLoadReport) for f in handler.filters):
             handler.addFilter(_NoLoadReport())

@@ -21,20 +21,20 @@ class DeviceUnavailable(RuntimeError):
     """The device the config asks for is not usable on this machine."""
 
 
-def resolve(requested: str) -> str:
-    """``cpu`` or ``cuda`` for ``trainer.device`` (auto | cpu | cuda); :class:`DeviceUnavailable` for
-    ``cuda`` without a usable GPU."""
+def resolve(requested: str, key: str = "trainer.device") -> str:
+    """``cpu`` or ``cuda`` for ``trainer.device`` (auto | cpu | cuda; ``key``: how the command names it);
+    :class:`DeviceUnavailable` for ``cuda`` without a usable GPU."""
     requested = str(requested)
     if requested not in CHOICES:
-        raise ValueError(f"trainer.device must be one of {', '.join(CHOICES)}, got {requested!r}")
+        raise ValueError(f"{key} must be one of {', '.join(CHOICES)}, got {requested!r}")
     if requested == "cpu":
         return "cpu"
     if torch.cuda.is_available():
         return "cuda"
     if requested == "auto":
         return "cpu"
-    raise DeviceUnavailable(f"trainer.device=cuda but CUDA is not usable here ({_why_no_cuda()}); run on a "
-                            f"machine with a working GPU, or pass trainer.device=cpu to run on the CPU on purpose")
+    raise DeviceUnavailable(f"{key}=cuda but CUDA is not usable here ({_why_no_cuda()}); run on a "
+                            f"machine with a working GPU, or pass {key}=cpu to run on the CPU on purpose")
 
 
 def _why_no_cuda() -> str:

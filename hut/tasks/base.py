@@ -25,7 +25,7 @@ TASKS: Registry[type["Task"]] = Registry("task")
 @dataclass(frozen=True)
 class DataConfig:
     """The ``data`` keys every task reads (``configs/train.yaml``); a task with keys of its own extends it
-    (:attr:`Task.data_config`). Checked by :func:`hut.config.schema.validate` before anything runs."""
+    (:attr:`Task.data_config`). Checked by :func:`hut.schema.validate` before anything runs."""
 
     source: str = option("local", choices=("local", "hub"))  # local: the file layout under data.dir
     dir: str | None = option(None)  # the local copy's root (default: $HUT_DATA)
@@ -37,6 +37,15 @@ class DataConfig:
     cache_dir: str | None = option(None)  # tokenised data; null: $HUT_CACHE or ~/.cache/hut
 
 
+@dataclass(frozen=True)
+class TaskConfig:
+    """The ``task`` keys (``configs/task/<name>.yaml``): a GLUE task has its name only; a task with options
+    of its own extends it (:attr:`Task.task_config`). Checked by :func:`hut.schema.validate`, every key
+    required (the group file sets them all)."""
+
+    name: str = option("")
+
+
 class Task:
     name: str
     label: str  # how tables name the task
@@ -46,6 +55,7 @@ class Task:
     metric_label: str = "score"  # how tables name best_metric (GLUE: the paper's metric of the task)
     splits: ClassVar[tuple[str, ...]] = ("train", "dev")  # what data.train_split and data.eval_split may name
     data_config: ClassVar[type[DataConfig]] = DataConfig  # the data keys this task reads
+    task_config: ClassVar[type[TaskConfig]] = TaskConfig  # the task keys it reads (configs/task/<name>.yaml)
 
     def __init__(self, cfg: Mapping[str, Any], tokenizer):
         self.cfg = cfg
@@ -79,8 +89,8 @@ class Task:
     def dev_predictions(self) -> dict[str, list] | None:
         """What the last :meth:`evaluate` predicted, small and JSON-able, or None if the task keeps none.
 
-        The trainer appends it, per epoch, to the run's ``dev_predictions.jsonl`` (:mod:`hut.report.
-        selection` reads it to select epochs on half of dev and score them on the other half). It must
+        The trainer appends it, per epoch, to the run's ``dev_predictions.jsonl`` (:mod:`hut.results.
+        judge.selection` reads it to select epochs on half of dev and score them on the other half). It must
         be enough for :meth:`score_predictions` to score any subset of the scored items.
         """
         return getattr(self, "_dev_predictions", None)

@@ -72,7 +72,7 @@ class GlueTask(Task):
         back = torch.empty(len(order), dtype=torch.long)
         back[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
         p, y = torch.cat(preds)[back], torch.cat(labels)[back]
-        # Kept per epoch (hut.report.selection): a class id or a regression score, and the label, per example.
+        # Kept per epoch (hut.results.judge.selection): a class id or a regression score, and the label, per example.
         self._dev_predictions = {"predictions": [round(float(v), 6) for v in p.tolist()],
                                  "labels": [float(v) for v in y.tolist()]}
         return glue_metrics(self.name, p.numpy(), y.numpy())

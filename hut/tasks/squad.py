@@ -31,7 +31,7 @@ from hut.data.glue import subsample
 from hut.data.squad import SPLITS, article_order, load_squad, parse_slice, select_articles
 from hut.metrics.squad import normalize_answer, squad_scores
 from hut.files.atomic import write_atomic
-from hut.tasks.base import TASKS, DataConfig, Task
+from hut.tasks.base import TASKS, DataConfig, Task, TaskConfig
 from hut.config.typed import option
 
 PREDICTIONS_FILE = "predictions.json"
@@ -46,6 +46,16 @@ class SquadDataConfig(DataConfig):
     article_seed: int | None = option(0)  # null: the file's order
 
 
+@dataclass(frozen=True)
+class SquadTaskConfig(TaskConfig):
+    """SQuAD's ``task`` keys (``configs/task/squad.yaml``: windows and answer extraction, run_qa's defaults)."""
+
+    metric: str = option("f1")  # the metric the paper reports (the record's; tables read best_metric)
+    doc_stride: int = option(128, minimum=1)  # overlap of consecutive windows (below trainer.max_length)
+    n_best: int = option(20, minimum=1)  # start and end candidates per window
+    max_answer_length: int = option(30, minimum=1)  # tokens
+
+
 @TASKS.register("squad")
 class SquadTask(Task):
     """SQuAD v1.1 (``configs/task/squad.yaml``). ``data.max_train_samples`` / ``max_eval_samples``
@@ -57,6 +67,7 @@ class SquadTask(Task):
     kind = "qa"
     splits = tuple(SPLITS)
     data_config = SquadDataConfig
+    task_config = SquadTaskConfig
     best_metric = "f1"
     metric_label = "F1"
 

@@ -9,7 +9,7 @@ obtained) and a function of a finished run:
 * ``step_time``: the run's wall time over its optimiser steps (the record's ``wall_time_s`` / last
   ``step``: training and every evaluation, on the machine that ran it);
 * ``memory``: peak training memory *estimated* for the run's batch, length and precision
-  (:mod:`hut.plan.memory`: float32 weights, gradients and AdamW state of what trains, and the
+  (:mod:`hut.memory`: float32 weights, gradients and AdamW state of what trains, and the
   activations autograd saves, measured on shortened copies; cached). Records hold no measured peak.
 
 ``flops`` and ``memory`` build models; ``measure=False`` (the aggregator's ``flops=false``) skips
@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from hut import flops
-from hut.config import load_group
-from hut.plan import memory
+from hut import memory
 from hut.results.runs import Run
 
 GIB = 2 ** 30
@@ -38,8 +37,13 @@ class Measure:
     value: Callable[[Run], tuple[float | None, str]]  # (value, why None)
 
 
-def _model_cfg(run: Run) -> dict:
-    return dict(run.model_cfg) if run.model_cfg and "arch" in run.model_cfg else load_group("model", run.model)
+def _model_cfg(run: Run) -> dict | None:
+    """The model config the run had (its record's): None without an ``arch``, never today's config file,
+    which may differ from the run's."""
+    return dict(run.model_cfg) if run.model_cfg and "arch" in run.model_cfg else None
+
+
+NO_ARCH = "no model arch in its record"
 
 
 def _params(run: Run) -> tuple[float | None, str]:
@@ -50,7 +54,9 @@ def _params(run: Run) -> tuple[float | None, str]:
 def _flops(run: Run) -> tuple[float | None, str]:
     if not run.method_cfg:
         return None, "no method config in its record"
-    m = flops.measure(_model_cfg(run), dict(run.method_cfg))
+    if (model_cfg := _model_cfg(run)) is None:
+        return None, NO_ARCH
+    m = flops.measure(model_cfg, dict(run.method_cfg))
     return (None, m.error) if m.error else (m.train.matmul / 1e9, "")
 
 
@@ -66,7 +72,8 @@ def _memory(run: Run) -> tuple[float | None, str]:
     trainer = cfg.get("trainer") or {}
     if not run.method_cfg or not trainer.get("batch_size") or not trainer.get("max_length"):
         return None, "no method, trainer.batch_size or trainer.max_length in its record"
-    model_cfg = _model_cfg(run)
+    if (model_cfg := _model_cfg(run)) is None:
+        return None, NO_ARCH
     m = flops.measure(model_cfg, dict(run.method_cfg))
     if m.error:
         return None, m.error
@@ -87,7 +94,7 @@ MEASURES: Mapping[str, Measure] = {m.key: m for m in (
     Measure("step_time", "seconds per optimiser step (the run's wall time / its steps)", True,
             "the record's wall_time_s / its last step (training and evaluation)", False, _step_time),
     Measure("memory", "peak training memory, estimated (GiB)", True,
-            "hut.plan.memory at the run's batch, length and precision (an estimate: records hold no peak)", True,
+            "hut.memory at the run's batch, length and precision (an estimate: records hold no peak)", True,
             _memory),
 )}
 

@@ -206,9 +206,6 @@ def build(o: dict, log=print) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0
     o = cli_options(argv, "figure4", "hut.results.figures.figure4", USAGE)
     o["argv"] = argv
     try:

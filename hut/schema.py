@@ -4,9 +4,12 @@
 overrides) and refuses it with one line naming the key and what it expects:
 
 * the top level (:class:`RunConfig`): no key of its own beyond these (``+foo=1`` is refused);
-* ``trainer`` (:class:`TrainerConfig`) and ``data`` (the task's :attr:`hut.tasks.Task.data_config`;
-  its splits among the task's :attr:`~hut.tasks.Task.splits`): :func:`hut.config.typed.parse`, each key's
-  type and range, an unknown key named;
+* ``trainer`` (:class:`TrainerConfig`), ``data`` (the task's :attr:`hut.tasks.Task.data_config`;
+  its splits among the task's :attr:`~hut.tasks.Task.splits`) and ``task`` (the task's
+  :attr:`~hut.tasks.Task.task_config`): :func:`hut.config.typed.parse`, each key's type and range, an
+  unknown key named, and every key there (the group files set them all, the code reads them without a
+  fallback: ``~trainer.weight_decay`` is refused here, not met as a ``KeyError`` mid-run);
+* ``model`` (:class:`ModelConfig`): the keys the model files use, with the ones its ``source`` needs;
 * ``method``: its registered class's typed config (:meth:`hut.methods.config.MethodConfig.parse`);
 * ``task`` must be registered, and the ``model`` able to do its kind (:func:`hut.build.check_kind`:
   an encoder cannot generate, a decoder cannot extract spans);
@@ -31,6 +34,7 @@ from hut.tasks import TASKS, Task
 from hut.config.typed import option, parse
 
 PRECISIONS = ("no", "fp16", "bf16")
+MODEL_SOURCES = {"hub": ("hf_id",), "package": ("package",), "gguf": ("package", "gguf_file"), "config": ("arch",)}
 LOGGERS = ("none", "wandb")
 LOGGER_MODES = ("offline", "online", "disabled")
 
@@ -40,7 +44,7 @@ class RunConfig:
     """The top level of a run config (``configs/train.yaml``); the sections are checked on their own."""
 
     experiment_name: str = option("adhoc")  # first level of the record path
-    table: str | None = option(None)  # the table an experiment feeds (hut.tables)
+    table: str | None = option(None)  # the table an experiment feeds (hut.results.tables)
     seed: int = option(0, minimum=0)
     variant: str | None = option(None)  # a row's size or a cell's targets / rank (in the record path)
     paper_row: dict | None = option(None)  # set by a paper row (configs/row/)
@@ -81,16 +85,37 @@ class TrainerConfig:
     progress: bool = option(True)
 
 
+@dataclass(frozen=True)
+class ModelConfig:
+    """``model`` (``configs/model/<name>.yaml``): where the weights and tokenizer come from (hut.models)."""
+
+    name: str = option("", required=True)
+    label: str = option("", required=True)  # how tables name the model
+    source: str = option("hub", choices=tuple(MODEL_SOURCES), required=True)
+    hf_id: str | None = option(None)  # source hub: the hub repository
+    package: str | None = option(None)  # source package / gguf: the installed package holding the files
+    subdir: str | None = option(None)  # source package: the folder inside it
+    gguf_file: str | None = option(None)  # source gguf: the file inside the package
+    tokenizer: str | None = option(None)  # source config: whose tokenizer (minilm)
+    tokenizer_id: str | None = option(None)  # a hub tokenizer other than hf_id's
+    pooling: str | None = option(None, choices=("cls", "mean"))  # an encoder's sentence pooling (default cls)
+    head_prefixes: list = option([])  # parameter names of the task head (trained by every method)
+    arch: dict | None = option(None)  # the transformers config: real-size models built without download
+    local_dir: str | None = option(None)  # a local copy of the weights and tokenizer (docs/gpu.md)
+
+
 def validate(cfg: DictConfig | Mapping[str, Any]) -> None:
     """One line (ValueError, or FileNotFoundError for the data folder) naming the first bad key."""
     c = _resolved(cfg)
-    parse(RunConfig, c, "")
+    parse(RunConfig, c, "", require_all=True)
     for section in ("data", "trainer", "task", "model", "method", "logger"):
         if not isinstance(c.get(section), Mapping):
             raise ValueError(f"{section} must be set (a config group: {section}=NAME); got {c.get(section)!r}")
     task = _task(c["task"])
-    parse(TrainerConfig, c["trainer"], "trainer")
+    parse(task.task_config, c["task"], "task", owner=f"for task {task.name}", require_all=True)
+    parse(TrainerConfig, c["trainer"], "trainer", require_all=True)
     _data(c["data"], task)
+    _model(c["model"])
     build_method(c["method"])
     check_kind(c["model"], task.kind, task.name)
     _logger(c["logger"])
@@ -115,7 +140,7 @@ def _task(task_cfg: Mapping[str, Any]) -> type[Task]:
 
 
 def _data(data: Mapping[str, Any], task: type[Task]) -> None:
-    d = parse(task.data_config, data, "data", owner=f"for task {task.name}")
+    d = parse(task.data_config, data, "data", owner=f"for task {task.name}", require_all=True)
     for key in ("train_split", "eval_split"):
         if getattr(d, key) not in task.splits:
             raise ValueError(f"data.{key} must be one of {', '.join(task.splits)} for task {task.name} "
@@ -127,6 +152,13 @@ def _data(data: Mapping[str, Any], task: type[Task]) -> None:
                                 "see docs/data.md), pass data.dir=..., or use data.source=hub")
     if not os.path.isdir(d.dir):
         raise FileNotFoundError(f"data.dir={d.dir}: no such directory (set HUT_DATA or data.dir)")
+
+
+def _model(model: Mapping[str, Any]) -> None:
+    m = parse(ModelConfig, model, "model", owner=f"for model {model.get('name')!r}")
+    for key in MODEL_SOURCES[m.source]:
+        if getattr(m, key) is None:
+            raise ValueError(f"model.{key} must be set for model.source={m.source} (model {m.name!r})")
 
 
 def _logger(logger: Mapping[str, Any]) -> None:
