@@ -55,16 +55,16 @@ demo-parts: install ## the parts-of-HUT table on a real SST-2 slice (MiniLM, 8 r
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.train -m experiment=demo_parts
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.aggregate experiment=demo_parts results_dir=results/demo_parts/runs out_dir=results/demo_parts
 
-glue: install ## the paper's Table 1 sweep: 9 rows x 6 GLUE tasks x 5 seeds = 270 runs (RoBERTa-large; GPU and hub; est. 191 GPU-hours on an RTX 3090, python -m hut.plan)
+glue: install ## the paper's Table 1 sweep: 9 rows x 6 GLUE tasks x 5 seeds = 270 runs (RoBERTa-large; GPU and hub; est. 177 GPU-hours on an RTX 3090, python -m hut.plan)
 	$(BIN)/python -m hut.train -m experiment=table1
 
-e2e: install ## the paper's Table 3 sweep: 10 rows x 3 seeds = 30 runs (GPT-2 medium on E2E NLG; GPU and hub; est. 19 GPU-hours, the plan)
+e2e: install ## the paper's Table 3 sweep: 10 rows x 3 seeds = 30 runs (GPT-2 medium on E2E NLG; GPU and hub; est. 18 GPU-hours, the plan)
 	$(BIN)/python -m hut.train -m experiment=table3
 
-table4: install ## Table 4 (which attention matrices): 8 cells x 2 tasks x 5 seeds = 80 runs (GPU and hub; est. 72 GPU-hours, the plan)
+table4: install ## Table 4 (which attention matrices): 8 cells x 2 tasks x 5 seeds = 80 runs (GPU and hub; est. 48 GPU-hours, the plan)
 	$(BIN)/python -m hut.train -m experiment=table4
 
-table5: install ## Table 5 (rank r): 3 target sets x 5 ranks x 2 tasks x 5 seeds = 150 runs (GPU and hub; est. 152 GPU-hours, the plan)
+table5: install ## Table 5 (rank r): 3 target sets x 5 ranks x 2 tasks x 5 seeds = 150 runs (GPU and hub; est. 97 GPU-hours, the plan)
 	$(BIN)/python -m hut.train -m experiment=table5
 
 fidelity: install ## check every cell of every paper experiment against the paper (no runs; est. ~15 s: 13.8 s measured at load average 0.9-1.9)
