@@ -4,7 +4,8 @@ built from, shipped beside them.
 :func:`ship_records` copies, for every run the outputs read, the files that let a reader check a
 figure from a fresh clone: the record (``metrics.json``: metrics per epoch, the resolved config,
 git sha, versions), the per-epoch dev predictions and the task's scoring files (E2E references and
-outputs, SQuAD predictions). Never weights, checkpoints or locks. The copies land under
+outputs, SQuAD predictions), and the learning-rate searches' selection files. Never weights,
+checkpoints or locks. The copies land under
 ``<out_dir>/records/`` at the path the run had under its ``results_dir``; aggregating that folder
 again gives the same tables.
 """
@@ -28,13 +29,19 @@ def write_bytes(path: Path, data: bytes) -> None:
     write_atomic(path, data)
 
 
-def ship_records(results_dir: str | Path, run_paths: Iterable[str], out_dir: str | Path) -> list[Path]:
-    """Copy the shipped files of each run (``run_paths``: record paths relative to ``results_dir``)
-    to ``<out_dir>/records/``; the paths written. A results_dir that *is* that folder ships nothing."""
+def ship_records(results_dir: str | Path, run_paths: Iterable[str], out_dir: str | Path,
+                 files: Iterable[str] = ()) -> list[Path]:
+    """Copy the shipped files of each run (``run_paths``: record paths relative to ``results_dir``),
+    and ``files`` (other paths relative to it: a search's selection files), to ``<out_dir>/records/``;
+    the paths written. A results_dir that *is* that folder ships nothing."""
     root, dest_root = Path(results_dir).resolve(), (Path(out_dir) / RECORDS_DIR).resolve()
     if root == dest_root:
         return []
     written = []
+    for rel in sorted(set(files)):
+        if (root / rel).is_file():
+            write_bytes(dest_root / rel, (root / rel).read_bytes())
+            written.append(dest_root / rel)
     for rel in sorted(set(run_paths)):
         src_dir = (root / rel).parent
         for name in SHIPPED:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from omegaconf import OmegaConf
 
-from hut.config import compose
+from hut.config import compose, split_own
 from hut.config import experiments as ex
 from hut.results.judge.selection import halves
 from hut.runs import DEV_PREDICTIONS, paths_of_record, read_epoch_predictions
@@ -72,22 +72,16 @@ def plan(p: Protocol, experiment: str, extra: Sequence[str] = ()) -> list[CellSe
     """The experiment's cells under search (a sweep key in ``extra``, ``task=stsb``, keeps only those
     cells), each with its config; the protocol checked against them."""
     sweep = {k: v for k, v in ex.sweep(experiment).items() if k != "seed"}
-    keep: dict[str, list[str]] = {}
-    rest = []
-    for o in extra:
-        key, _, value = o.partition("=")
-        if key == "seed":
-            raise ValueError("seed=: a search's seeds are its protocol's (search_seeds, final_seeds)")
-        if key == p.key:
-            raise ValueError(f"{p.key}=: the search sets it (the protocol's grid)")
-        if key in sweep:
-            keep[key] = value.split(",")
-            unknown = [x for x in keep[key] if x not in sweep[key]]
-            if unknown:
-                raise ValueError(f"{key}={','.join(unknown)}: not swept by experiment {experiment} "
-                                 f"({key}: {', '.join(sweep[key])})")
-        else:
-            rest.append(o)
+    chosen, rest = split_own(extra, (*sweep, "seed", p.key), "hut.tune")
+    if "seed" in chosen:
+        raise ValueError("seed=: a search's seeds are its protocol's (search_seeds, final_seeds)")
+    if p.key in chosen:
+        raise ValueError(f"{p.key}=: the search sets it (the protocol's grid)")
+    keep = {k: v.split(",") for k, v in chosen.items()}
+    for key, values in keep.items():
+        if unknown := [x for x in values if x not in sweep[key]]:
+            raise ValueError(f"{key}={','.join(unknown)}: not swept by experiment {experiment} "
+                             f"({key}: {', '.join(sweep[key])})")
     cells = [c for c in ex.cells(experiment) if all(c.choices.get(k) in v for k, v in keep.items())]
     out = []
     for c in cells:
