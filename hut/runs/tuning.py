@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from hut.files.atomic import write_json_atomic
+from hut.files.atomic import remove_partial_writes, write_json_atomic
 from hut.runs.paths import RunPaths
 from hut.runtime.provenance import git_sha
 
@@ -36,6 +36,7 @@ def write_selection(path: Path, selection: Mapping[str, Any]) -> Path | None:
     """Write ``selection`` (with the schema and the checkout's commit) at ``path``; a different earlier
     file there is kept as ``<name>.attempt<N>.json`` (returned), an equal one left as it is."""
     body = {"schema": SELECTION_SCHEMA, **selection}
+    remove_partial_writes(path.parent)  # a killed writer's temporary file (the runs' own are in their folders)
     kept = None
     if path.exists():
         try:
