@@ -31,8 +31,8 @@ from hut import aggregate
 from hut.config import experiments as ex
 from hut.config import compose, split_own
 from hut.tune import protocol as proto
-from hut.tune.jobs import Job, run_jobs
-from hut.tune.search import final_jobs, plan, search_jobs, select
+from hut.tune.jobs import run_jobs
+from hut.tune.search import Job, final_jobs, plan, search_jobs, select
 
 EXPERIMENTS = ("demo", "demo_rank", "demo_e2e")  # make demo
 ALL_EXPERIMENTS = EXPERIMENTS

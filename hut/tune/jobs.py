@@ -14,24 +14,15 @@ from __future__ import annotations
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
 
 from hut.config import compose
 from hut.trainer import run
+from hut.tune.search import Job
 
 POLL = 5.0  # seconds between looks at a run another process holds
-
-
-@dataclass(frozen=True)
-class Job:
-    """One run: two jobs with the same overrides are the same run (a search's point at a row's own
-    learning rate and that row's run as configured)."""
-
-    label: str = field(compare=False)  # what the progress line says: task, row, value, seed
-    overrides: tuple[str, ...] = ()  # the run's overrides, as hut.train's job gets them
 
 
 def run_job(overrides: Sequence[str]) -> dict:

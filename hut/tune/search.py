@@ -6,14 +6,14 @@ record, so finished points are skipped, a killed search resumes, and a grown gri
 points. The point at a row's own value *is* that row's run as configured (no override: one folder).
 
     cells = plan(protocol, experiment, extra)        each cell's config, its own value and grid
-    records = run_jobs(search_jobs(cells, protocol))
+    records = run_jobs(search_jobs(cells, protocol))      (hut.tune.jobs)
     chosen = select(cells, protocol, records)        the rule (hut.tune.choose); the selection files
     run_jobs(final_jobs(chosen, protocol))           the final seeds at the chosen value
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -26,7 +26,6 @@ from hut.runs import DEV_PREDICTIONS, paths_of_record, read_epoch_predictions
 from hut.runs.tuning import selection_path, write_selection
 from hut.tasks import TASKS
 from hut.tune.choose import Choice, Point, choose
-from hut.tune.jobs import Job
 from hut.tune.protocol import Protocol, check_cells
 
 DIVERGED = "non-finite loss"  # a failed run's reason that means its value diverged (hut.trainer)
@@ -34,6 +33,15 @@ DIVERGED = "non-finite loss"  # a failed run's reason that means its value diver
 
 class SearchError(ValueError):
     """A point cannot be scored (a run failed for another reason than divergence, a score is missing)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run: two jobs with the same overrides are the same run (a search's point at a row's own
+    learning rate and that row's run as configured). Run by :func:`hut.tune.jobs.run_jobs`."""
+
+    label: str = field(compare=False)  # what the progress line says: task, row, value, seed
+    overrides: tuple[str, ...] = ()  # the run's overrides, as hut.train's job gets them
 
 
 @dataclass(frozen=True)
