@@ -31,7 +31,7 @@ from hut import aggregate
 from hut.config import experiments as ex
 from hut.config import compose, split_own
 from hut.tune import protocol as proto
-from hut.tune.jobs import run_jobs
+from hut.tune.jobs import Workers, run_jobs
 from hut.tune.search import Job, final_jobs, plan, search_jobs, select
 
 EXPERIMENTS = ("demo", "demo_rank", "demo_e2e")  # make demo
@@ -40,7 +40,7 @@ ALL_EXPERIMENTS = EXPERIMENTS
 # `demo`), demo_rank the mini Table 5; the report (report.md) tests the claims on them.
 AGGREGATE = ["experiment=demo", "experiments.table5=demo_rank", "tables=[1,3,5]"]
 OUT_DIR = "results/demo"
-WORKERS = 1  # make demo's default (python -m hut.bench.workers measures whether 2 one-thread processes are faster)
+WORKERS = 2  # make demo's default: two one-thread processes beat one two-thread process here (python -m hut.bench.workers)
 OWN = ("experiments", "out_dir", "workers")
 
 
@@ -103,11 +103,12 @@ def run_all(experiments: list[str], extra: list[str], workers: int = 1,
     if len(results_dirs) != 1:
         sys.exit(f"hut.demo: the demo's runs write to more than one results_dir ({sorted(results_dirs)})")
     jobs = [j for p, cells in searches for j in search_jobs(cells, p)] + own
-    records = dict(zip(jobs, run_jobs(jobs, workers, prefix="demo")))
-    finals = []
-    for p, cells in searches:
-        finals += final_jobs(select(cells, p, records), p)
-    return list(records.values()) + run_jobs(finals, workers, prefix="demo final"), results_dirs.pop()
+    with Workers(workers) as pool:
+        records = dict(zip(jobs, run_jobs(jobs, pool, prefix="demo")))
+        finals = []
+        for p, cells in searches:
+            finals += final_jobs(select(cells, p, records), p)
+        return list(records.values()) + run_jobs(finals, pool, prefix="demo final"), results_dirs.pop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,7 +31,8 @@ def _jobs() -> int:
 def test_demo_tiny_budget_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HUT_DATA", str(REAL))
     runs, out = tmp_path / "runs", tmp_path / "out"
-    args = [f"results_dir={runs}", f"out_dir={out}", f"experiments={','.join(demo.ALL_EXPERIMENTS)}", *TINY, *SEARCH]
+    args = [f"results_dir={runs}", f"out_dir={out}", f"experiments={','.join(demo.ALL_EXPERIMENTS)}", "workers=1",
+            *TINY, *SEARCH]  # one process here (tests/test_tune.py runs a search in two workers)
     demo.main(args)
     first = capsys.readouterr().out
     records = list(runs.rglob("metrics.json"))

@@ -255,3 +255,13 @@ def test_a_search_killed_anywhere_resumes_to_the_result_of_one_never_killed(tmp_
         assert {k: v for k, v in mine.items() if k != "git_sha"} == \
             {k: v for k, v in json.loads(sel.read_text()).items() if k != "git_sha"}
     assert not list(killed.rglob(".*.tmp"))  # partial writes of killed processes were swept up
+
+
+def test_two_one_thread_workers_share_a_search(tmp_path, capfd):
+    """workers=2 (make demo's default): every run once, in the worker processes, and the same selections."""
+    tune_main([*DEBUG, f"results_dir={tmp_path}", "workers=2"])
+    out = capfd.readouterr().out
+    records = _records(tmp_path)
+    assert out.count("[done]") == len(records) == 8  # 2 cells x (2 new points + the row's own + 1 final seed)
+    assert "[search 6/6]" in out and "[final 4/4]" in out
+    assert len(list(tmp_path.rglob("tune-debug_tune.json"))) == 2

@@ -17,7 +17,7 @@ from typing import Sequence
 from hut.config import split_own
 from hut.config.experiments import experiment_file
 from hut.tune import protocol as proto
-from hut.tune.jobs import run_jobs
+from hut.tune.jobs import Workers, run_jobs
 from hut.tune.search import SearchError, final_jobs, hydra_commands, plan, search_jobs, select
 
 USAGE = ("usage: python -m hut.tune experiment=E [tune=NAME] [tune.grid=[...]] [workers=1] [print_only=false] "
@@ -60,16 +60,17 @@ def main(argv: Sequence[str] | None = None) -> int:
               "prints the final runs' commands)")
         return 0
     jobs = search_jobs(cells, p)
-    records = dict(zip(jobs, run_jobs(jobs, o["workers"], prefix="search")))
-    try:
-        chosen = select(cells, p, records)
-    except (SearchError, ValueError) as e:
-        raise SystemExit(f"hut.tune: {e}") from None
-    print("[tune] the final runs through Hydra:")
-    for cmd in hydra_commands([], p, chosen):
-        print(f"  {cmd}")
-    finals = final_jobs(chosen, p)
-    run_jobs(finals, o["workers"], prefix="final")
+    with Workers(o["workers"]) as pool:
+        records = dict(zip(jobs, run_jobs(jobs, pool, prefix="search")))
+        try:
+            chosen = select(cells, p, records)
+        except (SearchError, ValueError) as e:
+            raise SystemExit(f"hut.tune: {e}") from None
+        print("[tune] the final runs through Hydra:")
+        for cmd in hydra_commands([], p, chosen):
+            print(f"  {cmd}")
+        finals = final_jobs(chosen, p)
+        run_jobs(finals, pool, prefix="final")
     edges = sum(s.choice.at_edge is not None for s in chosen)
     print(f"[tune] done in {time.time() - t0:.0f}s: {len(set(jobs))} search runs, {len(set(finals))} final runs; "
           f"{len(chosen)} selection file(s)" + (f"; {edges} chosen at the grid's edge (above)" if edges else ""))

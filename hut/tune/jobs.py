@@ -38,23 +38,43 @@ def held_elsewhere(record: dict) -> bool:
     return bool(record.get("skipped")) and record.get("status") == "running"
 
 
-def run_jobs(jobs: Sequence[Job], workers: int = 1, log: Callable[[str], None] = print,
+class Workers:
+    """Where jobs run: this process (``n=1``) or a pool of ``n`` spawned processes of one torch thread each,
+    kept for every :func:`run_jobs` inside the ``with`` block (a worker starts once: imports take seconds)."""
+
+    def __init__(self, n: int = 1):
+        self.n, self.pool = int(n), None
+
+    def __enter__(self) -> "Workers":
+        if self.n > 1:  # spawn: a fresh interpreter, no torch threads forked mid-state
+            self.pool = ProcessPoolExecutor(max_workers=self.n, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_one_thread)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+
+
+def run_jobs(jobs: Sequence[Job], workers: Workers | int = 1, log: Callable[[str], None] = print,
              prefix: str = "run") -> list[dict]:
     """Every job's record, in job order (duplicates, the same overrides twice, run once)."""
+    if not isinstance(workers, Workers):
+        with Workers(workers) as w:
+            return run_jobs(jobs, w, log, prefix)
     unique = list(dict.fromkeys(jobs))
     n = len(unique)
     records: dict[Job, dict] = {}
-    if workers <= 1 or n <= 1:
+    if workers.pool is None or n <= 1:
         for i, job in enumerate(unique, 1):
             log(f"[{prefix} {i}/{n}] {job.label}")
             records[job] = run_job(job.overrides)
     else:
-        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch threads forked mid-state
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_one_thread) as pool:
-            futures = {job: pool.submit(run_job, job.overrides) for job in unique}
-            for i, job in enumerate(unique, 1):
-                records[job] = futures[job].result()
-                log(f"[{prefix} {i}/{n}] {job.label}: {records[job].get('status')}")
+        futures = {job: workers.pool.submit(run_job, job.overrides) for job in unique}
+        for i, job in enumerate(unique, 1):
+            records[job] = futures[job].result()
+            log(f"[{prefix} {i}/{n}] {job.label}: {records[job].get('status')}")
     waiting = [j for j in unique if held_elsewhere(records[j])]
     while waiting:
         log(f"[{prefix}] waiting for {len(waiting)} run(s) another process is running "
