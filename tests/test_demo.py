@@ -85,7 +85,7 @@ def test_demo_tiny_budget_end_to_end(tmp_path, monkeypatch, capsys):
     before = {p: p.stat().st_mtime_ns for p in runs.rglob("metrics.json")}
     demo.main(args)
     again = capsys.readouterr().out
-    assert again.count("[skip]") >= len(records) and "[done]" not in again  # (a final seed that is a search point: twice)
+    assert again.count("[skip]") == len(records) and "[done]" not in again
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("metrics.json")} == before
 
 

@@ -263,5 +263,5 @@ def test_two_one_thread_workers_share_a_search(tmp_path, capfd):
     out = capfd.readouterr().out
     records = _records(tmp_path)
     assert out.count("[done]") == len(records) == 8  # 2 cells x (2 new points + the row's own + 1 final seed)
-    assert "[search 6/6]" in out and "[final 4/4]" in out
+    assert "[search 6/6]" in out and "[final 2/2]" in out  # the finals' seed 0 is the chosen point's search run
     assert len(list(tmp_path.rglob("tune-debug_tune.json"))) == 2

@@ -222,13 +222,14 @@ def _searches(doc: Doc, searches: Sequence[PR.Search], csv_rows: list[dict]) -> 
         for pt in x.points:
             mean, std = pt.get("mean"), pt.get("std")
             text = "diverged" if mean is None else f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if std else "")
-            mark = f"{float(pt['value']):g}: {text}" + (" (own)" if math.isclose(float(pt["value"]), x.configured)
-                                                       else "")
+            own = math.isclose(float(pt["value"]), x.configured)
+            mark = f"{float(pt['value']):g}: {text}" + (" (own)" if own else "")
             pts.append(f"**{mark}**" if math.isclose(float(pt["value"]), x.chosen) else mark)
         edge = "inside the grid" if x.at_edge is None else (
             f"**at the grid's {'smallest' if x.at_edge == 'low' else 'largest'} value: add {x.add:g}**")
         name = _cell_name((x.experiment, x.task, x.method, x.variant, x.model, x.other or None), None)
-        rows.append([name, PR.SPLIT_LABELS.get(x.selection, x.selection), "; ".join(pts), f"{x.chosen:g}", f"{x.configured:g}", edge,
+        rows.append([name, PR.SPLIT_LABELS.get(x.selection, x.selection), "; ".join(pts), f"{x.chosen:g}",
+                     f"{x.configured:g}", edge,
                      f"{', '.join(map(str, x.search_seeds))} / {', '.join(map(str, x.final_seeds))}"])
         csv_rows.append({"kind": "search", "experiment": x.experiment, "task": x.task, "method": x.method,
                          "variant": x.variant or "", "model": x.model, "overrides": x.other, "label": name,
@@ -238,10 +239,10 @@ def _searches(doc: Doc, searches: Sequence[PR.Search], csv_rows: list[dict]) -> 
                "search / final seeds"], rows)
     for x in searches:
         if x.at_edge is not None:
-            doc.p(f"At the edge: {task_label(x.task)} · {method_label(x.method)}: the best learning rate {x.chosen:g} is "
-                  f"the grid's {'smallest' if x.at_edge == 'low' else 'largest'} value; the best may lie outside the "
-                  f"grid: add {x.add:g} to `configs/tune/{x.protocol}.yaml` and rerun `python -m hut.tune` (only the "
-                  f"new points run).")
+            side = "smallest" if x.at_edge == "low" else "largest"
+            doc.p(f"At the edge: {task_label(x.task)} · {method_label(x.method)}: the best learning rate "
+                  f"{x.chosen:g} is the grid's {side} value; the best may lie outside the grid: add {x.add:g} to "
+                  f"`configs/tune/{x.protocol}.yaml` and rerun `python -m hut.tune` (only the new points run).")
 
 
 def _verdicts(doc: Doc, built: Mapping[str, Built], exps: Mapping[str, str], csv_rows: list[dict]) -> None:

@@ -32,11 +32,12 @@ def parse(argv: Sequence[str]) -> tuple[dict, list[str], list[str]]:
         raise SystemExit(f"hut.tune: experiment= is required (an experiment of configs/experiment)\n{USAGE}")
     try:
         experiment_file(own["experiment"])
-        workers = int(own.get("workers", 1))
-    except ValueError as e:
-        raise SystemExit(f"hut.tune: {e if 'experiment' in str(e) else 'workers= takes a positive integer'}") from None
-    if workers < 1 or own.get("print_only", "false") not in ("true", "false"):
+    except ValueError as e:  # unknown experiment: the known ones named
+        raise SystemExit(f"hut.tune: {e}") from None
+    workers = own.get("workers", "1")
+    if not workers.isdigit() or int(workers) < 1 or own.get("print_only", "false") not in ("true", "false"):
         raise SystemExit(f"hut.tune: workers= takes a positive integer and print_only= true or false\n{USAGE}")
+    workers = int(workers)
     opts = {"experiment": own["experiment"], "tune": own.get("tune", own["experiment"]), "workers": workers,
             "print_only": own.get("print_only") == "true"}
     tune = [a[len("tune."):] for a in rest if a.startswith("tune.")]
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("[tune] the final runs through Hydra:")
         for cmd in hydra_commands([], p, chosen):
             print(f"  {cmd}")
-        finals = final_jobs(chosen, p)
+        finals = [j for j in final_jobs(chosen, p) if j not in records]  # a chosen point's search seeds ran
         run_jobs(finals, pool, prefix="final")
     edges = sum(s.choice.at_edge is not None for s in chosen)
     print(f"[tune] done in {time.time() - t0:.0f}s: {len(set(jobs))} search runs, {len(set(finals))} final runs; "

@@ -156,6 +156,11 @@ def select(cells: Sequence[CellSearch], p: Protocol, records: Mapping[Job, Mappi
     return out
 
 
+def _finite(x: float | None) -> float | None:
+    """A score for JSON, which has no infinity: a diverged run's minus infinity is null (and listed)."""
+    return x if x is not None and math.isfinite(x) else None
+
+
 def _fmt(x: float) -> str:
     return "diverged" if x == -math.inf else f"{x:.4f}"
 
@@ -164,15 +169,13 @@ def selection_of(c: CellSearch, p: Protocol, choice: Choice, recs: Mapping[tuple
                  other: Mapping[str, Any] | None, results_dir: str) -> dict[str, Any]:
     """The selection file's content (hut.runs.tuning): the cell, the protocol, every point, the choice."""
     first = next(iter(recs.values()))
-    finite = lambda x: x if x is not None and math.isfinite(x) else None  # noqa: E731 - JSON has no infinity
-
     return {
         "experiment": first["experiment"], "experiment_file": c.experiment, "cell": dict(c.cell.choices),
         "task": first["task"], "method": first["method"], "variant": first.get("variant"), "model": first["model"],
         "other_overrides": dict(other) if other else None, **p.describe(), "configured": c.configured,
         "grid": list(c.grid), "final_seeds": list(final_seeds(c, p)),
-        "points": [{"value": pt.value, "mean": finite(pt.mean), "std": pt.std,
-                    "scores": {str(s): finite(x) for s, x in sorted(pt.scores.items())},
+        "points": [{"value": pt.value, "mean": _finite(pt.mean), "std": pt.std,
+                    "scores": {str(s): _finite(x) for s, x in sorted(pt.scores.items())},
                     "diverged": [s for s, x in sorted(pt.scores.items()) if x == -math.inf],
                     "runs": {str(s): paths_of_record(recs[(pt.value, s)], results_dir).key for s in p.search_seeds}}
                    for pt in choice.points],

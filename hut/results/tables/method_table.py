@@ -315,13 +315,14 @@ def _protocol_marks(inp: Inputs, lay: Layout, mine: Sequence[Run], columns: Sequ
                 if c.select(r):
                     marks[(r.row, c.key)] = f" @ lr {v:g}"
     tuned_rows = sorted({r.row for r in mine if (r.overrides or "").startswith(PR.TUNED)}, key=str)
-    configured = sorted({r.row for r in mine if r.row not in tuned_rows and f"{PR.LR_KEY}=" not in (r.overrides or "")},
-                        key=str)
+    configured = sorted({r.row for r in mine
+                         if r.row not in tuned_rows and f"{PR.LR_KEY}=" not in (r.overrides or "")}, key=str)
     split = {s.selection for s in searches}
     points = len(PR.searched([r for r in inp.runs if r.experiment == lay.experiment], searches))
-    notes = [f"Protocols: rows {', '.join(row_label(k, labels.get(k), multi_model) for k in configured) or '–'} "
+    names = {k: row_label(k, labels.get(k), multi_model) for k in (*configured, *tuned_rows)}
+    notes = [f"Protocols: rows {', '.join(names[k] for k in configured) or '–'} "
              f"ran as configured (each row's own learning rate); rows "
-             f"{', '.join(row_label(k, labels.get(k), multi_model) for k in tuned_rows) or '–'} are tuned: each cell at "
+             f"{', '.join(names[k] for k in tuned_rows) or '–'} are tuned: each cell at "
              f"the learning rate (@ lr) its search chose on {' / '.join(PR.SPLIT_LABELS.get(x, x) for x in sorted(split))} "
              f"(never the reported data), "
              f"its final seeds (protocol {', '.join(sorted({s.protocol for s in searches}))}; the report's "
