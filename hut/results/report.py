@@ -56,7 +56,8 @@ def evaluate_claims(inp: Inputs, built: Mapping[str, Built],
     # judged twice: on the runs as configured (the rows' own learning rates) and, where a learning-rate
     # search ran, on the tuned runs (each cell at its chosen learning rate)
     configured = PR.configured(inp.runs)
-    tuned = PR.tuned(inp.runs, inp.searches, inp.results_dir) if inp.searches else None
+    searches = [x for x in inp.searches if x.experiment in set(exps.values())]
+    tuned = PR.tuned(inp.runs, searches, inp.results_dir) if searches else None
     out = []
     for c in here:
         res = C.evaluate(c, configured, exps, tables)

@@ -15,15 +15,14 @@ learning rate (star) and the row's own (square); dashed: the score on the select
 """
 from __future__ import annotations
 
-import io
 import math
 import statistics
 from pathlib import Path
 from typing import Sequence
 
-from hut.results.files import write_bytes
 from hut.results.judge.protocols import LR_KEY, Search, value_of, without_key
 from hut.results.labels import method_label, task_label, task_metric
+from hut.results.figures.wordshade import save
 from hut.results.runs import Run
 
 FIGURE = "lr_sensitivity"
@@ -116,11 +115,4 @@ def draw_lr_figure(curves: Sequence[dict], out_dir: Path) -> list[Path]:
     fig.tight_layout()
     out = Path(out_dir) / "figures"
     out.mkdir(parents=True, exist_ok=True)
-    png, pdf = out / f"{FIGURE}.png", out / f"{FIGURE}.pdf"
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    write_bytes(png, buf.getvalue())
-    buf = io.BytesIO()
-    fig.savefig(buf, format="pdf", metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})
-    write_bytes(pdf, buf.getvalue())
-    return [png, pdf]
+    return save(fig, out / FIGURE)
