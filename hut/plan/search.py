@@ -26,6 +26,7 @@ from hut.config import experiments as ex
 from hut.plan import hours as run_hours
 from hut.plan.report import hours as fmt_hours
 from hut.results.render.formats import simple, to_text
+from hut.runs.tuning import SPLIT_LABELS
 from hut.tune import protocol as proto
 from hut.tune.search import CellSearch, final_seeds, plan
 
@@ -72,7 +73,8 @@ def render(experiment: str, p: proto.Protocol, lines: Sequence[SearchLine], kind
     rows = [[ln.cell, " ".join(f"{v:g}" for v in ln.grid), str(ln.search_runs), str(ln.final_runs),
              fmt_hours(ln.hours) if ln.unknown is None else f"unknown: {ln.unknown}"] for ln in lines]
     out = [f"search (est.), protocol {p.name} (configs/tune/{p.name}.yaml): {len(p.grid)} values of {p.key} × "
-           f"{len(p.search_seeds)} search seed(s) per cell, chosen on {p.selection}, then the final seeds; runs "
+           f"{len(p.search_seeds)} search seed(s) per cell, chosen on {SPLIT_LABELS[p.selection]}, then the final "
+           f"seeds; runs "
            f"beyond the experiment's own (python -m hut.tune experiment={experiment}; hut/plan/search.py says how "
            f"each is counted):", ""]
     out += to_text(simple(["cell", "grid", "search runs", "final runs (at most)", "h est."], rows,

@@ -18,6 +18,7 @@ from hut.config.paper import settings_file
 from hut.results.files import write_bytes
 from hut.results.judge import claims as C
 from hut.results.judge import protocols as PR
+from hut.runs.tuning import SPLIT_LABELS
 from hut.results.judge import selection as SEL
 from hut.results.judge import stats as S
 from hut.results.judge import verdicts as V
@@ -229,7 +230,7 @@ def _searches(doc: Doc, searches: Sequence[PR.Search], csv_rows: list[dict]) -> 
         edge = "inside the grid" if x.at_edge is None else (
             f"**at the grid's {'smallest' if x.at_edge == 'low' else 'largest'} value: add {x.add:g}**")
         name = _cell_name((x.experiment, x.task, x.method, x.variant, x.model, x.other or None), None)
-        rows.append([name, PR.SPLIT_LABELS.get(x.selection, x.selection), "; ".join(pts), f"{x.chosen:g}",
+        rows.append([name, SPLIT_LABELS.get(x.selection, x.selection), "; ".join(pts), f"{x.chosen:g}",
                      f"{x.configured:g}", edge,
                      f"{', '.join(map(str, x.search_seeds))} / {', '.join(map(str, x.final_seeds))}"])
         csv_rows.append({"kind": "search", "experiment": x.experiment, "task": x.task, "method": x.method,

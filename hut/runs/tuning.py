@@ -25,6 +25,8 @@ from hut.runtime.provenance import git_sha
 
 SELECTION_SCHEMA = 1
 PREFIX = "tune-"
+#: where a search chooses (the file's ``selection``), as the outputs name it
+SPLIT_LABELS = {"tune": "the tune split", "split_dev": "one half of dev"}
 
 
 def selection_path(configured: RunPaths, protocol: str) -> Path:

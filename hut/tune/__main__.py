@@ -16,6 +16,7 @@ from typing import Sequence
 
 from hut.config import split_own
 from hut.config.experiments import experiment_file
+from hut.runs.tuning import SPLIT_LABELS
 from hut.tune import protocol as proto
 from hut.tune.jobs import Workers, run_jobs
 from hut.tune.search import SearchError, final_jobs, hydra_commands, plan, search_jobs, select
@@ -53,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         raise SystemExit(f"hut.tune: {e}") from None
     print(f"[tune] experiment {o['experiment']}, protocol {p.name}: {len(cells)} cell(s) × {len(p.grid)} values of "
-          f"{p.key} × {len(p.search_seeds)} search seed(s), chosen on {p.selection}. The same runs through Hydra:")
+          f"{p.key} × {len(p.search_seeds)} search seed(s), chosen on {SPLIT_LABELS[p.selection]}. The same runs "
+          f"through Hydra:")
     for cmd in hydra_commands(cells, p):
         print(f"  {cmd}")
     if o["print_only"]:

@@ -23,7 +23,7 @@ from hut.config import compose, split_own
 from hut.config import experiments as ex
 from hut.results.judge.selection import halves
 from hut.runs import DEV_PREDICTIONS, paths_of_record, read_epoch_predictions
-from hut.runs.tuning import selection_path, write_selection
+from hut.runs.tuning import SPLIT_LABELS, selection_path, write_selection
 from hut.tasks import TASKS
 from hut.tune.choose import Choice, Point, choose
 from hut.tune.protocol import Protocol, check_cells
@@ -147,7 +147,7 @@ def select(cells: Sequence[CellSearch], p: Protocol, records: Mapping[Job, Mappi
         other = {k: v for k, v in (first.get("overrides") or {}).items() if k != p.key} or None
         path = selection_path(paths_of_record({**first, "overrides": other}, results_dir), p.name)
         kept = write_selection(path, selection_of(c, p, choice, recs, other, results_dir))
-        log(f"[tune] {c.name}: {p.key}={choice.chosen:g} chosen on {p.selection} (grid "
+        log(f"[tune] {c.name}: {p.key}={choice.chosen:g} chosen on {SPLIT_LABELS[p.selection]} (grid "
             + ", ".join(f"{pt.value:g}: {_fmt(pt.mean)}" for pt in choice.points) + f"); {path}"
             + (f" (the previous selection kept as {kept.name})" if kept else ""))
         if (edge := choice.edge_message(c.name, p.key, p.name)) is not None:

@@ -32,7 +32,6 @@ from hut.tasks import TASKS
 
 LR_KEY = "trainer.lr"
 CONFIGURED, TUNED = "as configured", "tuned"
-SPLIT_LABELS = {"tune": "the tune split", "split_dev": "one half of dev"}  # what a search chose on
 
 
 def without_key(overrides: str | None, key: str = LR_KEY) -> str:

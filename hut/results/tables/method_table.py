@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from hut.results.judge import stats as S
 from hut.results.judge import protocols as PR
+from hut.runs.tuning import SPLIT_LABELS
 from hut.results.judge import verdicts as V
 from hut.results import paper as P
 from hut.results.labels import method_label, model_label
@@ -323,7 +324,8 @@ def _protocol_marks(inp: Inputs, lay: Layout, mine: Sequence[Run], columns: Sequ
     notes = [f"Protocols: rows {', '.join(names[k] for k in configured) or '–'} "
              f"ran as configured (each row's own learning rate); rows "
              f"{', '.join(names[k] for k in tuned_rows) or '–'} are tuned: each cell at "
-             f"the learning rate (@ lr) its search chose on {' / '.join(PR.SPLIT_LABELS.get(x, x) for x in sorted(split))} "
+             f"the learning rate (@ lr) its search chose on "
+             f"{' / '.join(SPLIT_LABELS.get(x, x) for x in sorted(split))} "
              f"(never the reported data), "
              f"its final seeds (protocol {', '.join(sorted({s.protocol for s in searches}))}; the report's "
              f"'Learning-rate search')."]
