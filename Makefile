@@ -36,10 +36,10 @@ test: install ## run the test suite on TEST_WORKERS=2 workers (what CI runs; the
 test-slow: install ## the long tests only (SIGKILL at every step, evaluation batch and file write; est. 5-10 min, not measured)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow tests
 
-demo: install ## mini reproduction + report on MiniLM (Tables 1 and 5), real data from HUT_DATA, CPU, offline (est. ~16 min on 2 idle cores: 15 min 44 s measured at an earlier commit)
+demo: install ## mini reproduction + report (Tables 1, 3, 5; claims as configured and at searched learning rates), real data from HUT_DATA, CPU, offline (docs/tuning.md; est. ~20 min on 2 idle cores, not measured yet)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo
 
-demo-e2e: install ## the demo's mini Table 3: SmolLM2, HUT and LoRA on E2E, then the demo's tables (est. ~6.5 min on 2 idle cores: two runs of ~3 min)
+demo-e2e: install ## the demo's mini Table 3 alone: SmolLM2, HUT and LoRA on E2E (part of make demo), then the demo's tables (est. ~6.5 min on 2 idle cores: two runs of ~3 min)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo experiments=demo_e2e
 
 DEMO_AGGREGATE := results_dir=results/demo/runs out_dir=results/demo experiment=demo experiments.table5=demo_rank tables=[1,3,5]

@@ -14,6 +14,7 @@ overrides) and refuses it with one line naming the key and what it expects:
 * ``task`` must be registered, and the ``model`` able to do its kind (:func:`hut.build.check_kind`:
   an encoder cannot generate, a decoder cannot extract spans);
 * ``logger``: ``none`` or ``wandb``, in mode ``offline``, ``online`` or ``disabled``;
+* ``data.tune_samples`` only for a task that holds out a tune split, never out of the reported split;
 * ``data.source=local``: ``data.dir`` set and an existing folder.
 
 The trainer calls it first (every run, from any entry point); ``hut.train`` calls it on the first job
@@ -145,6 +146,13 @@ def _data(data: Mapping[str, Any], task: type[Task]) -> None:
         if getattr(d, key) not in task.splits:
             raise ValueError(f"data.{key} must be one of {', '.join(task.splits)} for task {task.name} "
                              f"(got {getattr(d, key)!r})")
+    if d.tune_samples is not None:
+        if not task.tune_split:
+            raise ValueError(f"data.tune_samples: task {task.name} holds out no tune split (GLUE tasks do); remove "
+                             f"it, or choose on half of dev (a search protocol's selection: split_dev)")
+        if d.train_split == d.eval_split:
+            raise ValueError(f"data.tune_samples holds out part of data.train_split={d.train_split}, which is also "
+                             f"data.eval_split: the tune split would overlap the reported split")
     if d.source != "local":
         return
     if not d.dir:

@@ -263,12 +263,14 @@ def _end_epoch(s: _Training, epoch: int, loss_sum: torch.Tensor, loss_n: int, ex
     metrics = {k: float(v) for k, v in task.evaluate(s.model, acc, s.run.paths.dir).items()}
     if (saved := task.dev_predictions()) is not None and acc.is_main_process:
         store.save_dev_predictions(s.run, record, epoch + 1, saved)  # selection bias: hut.results.judge.selection
-    row = {"epoch": epoch + 1, "step": s.step, "train_loss": float(loss_sum) / max(loss_n, 1), **metrics}
+    # the held-out tune split (data.tune_samples): what a learning-rate search selects on, never reported
+    tune = {f"tune_{k}": float(v) for k, v in (task.evaluate_tune(s.model, acc) or {}).items()}
+    row = {"epoch": epoch + 1, "step": s.step, "train_loss": float(loss_sum) / max(loss_n, 1), **metrics, **tune}
     record["history"].append(row)
     record["last"] = row
     if record["best"] is None or metrics[task.best_metric] > record["best"][task.best_metric]:
         record["best"] = row
-    s.logger.log({f"dev/{k}": v for k, v in metrics.items()}, s.step)
+    s.logger.log({f"dev/{k}": v for k, v in metrics.items()} | {f"tune/{k[5:]}": v for k, v in tune.items()}, s.step)
     s.progress.epoch(epoch + 1, s.epochs, s.step, row["train_loss"], metrics, s.scheduler.get_last_lr()[0],
                      examples * acc.num_processes / max(train_s, 1e-9), s.wall())
     record["wall_time_s"] = s.wall()

@@ -36,7 +36,7 @@ from hut.build import adapt, load_base
 from hut.config import load_group
 from hut.methods.hut import core, hut_layers
 from hut.plan import kernels
-from hut.plan.memory import ATTENTION_DROPOUT, LAYERS, layers_of
+from hut.memory import ATTENTION_DROPOUT, LAYERS, layers_of
 
 ROOT = Path(__file__).resolve().parents[1]
 PRECISIONS = ("no", "bf16")

@@ -252,7 +252,7 @@ def test_one_run_store():
     trainer = {dep for dep, _ in graph["hut.trainer"]}
     assert not trainer & {"hut.files", "hut.files.atomic", "hut.files.lock", "hut.runs.identity", "hut.models"}, trainer
     users = sorted(m for m, deps in graph.items() if "hut.trainer" in {d for d, _ in deps})
-    assert users == ["hut.bench.pipeline", "hut.demo", "hut.train"], users
+    assert users == ["hut.bench.pipeline", "hut.train", "hut.tune.jobs"], users
 
 
 def test_the_trainer_reads_top_to_bottom():

@@ -198,3 +198,24 @@ def test_squad_and_e2e_sizes_count_windows_and_agree_with_the_local_dev_files():
     assert (squad["padded_tokens"], squad["mean_tokens"]) == (d["squad"]["padded_tokens"], d["squad"]["eval_tokens"])
     e2e = lengths.measure("e2e", "dev", 16, 512)
     assert (e2e["padded_tokens"], e2e["mean_tokens"]) == (d["e2e"]["padded_tokens"], d["e2e"]["eval_tokens"])
+
+
+def test_a_search_adds_its_runs_and_each_points_hours(capsys, tmp_path):
+    """debug_tune's protocol: 2 cells × 3 values × 1 search seed, less each row's own run (its 1e-3 on seed 0
+    is the experiment's), and at most the final seed 1 at the chosen value; each point's hours from its own
+    composed config."""
+    from hut.config import compose
+    from hut.plan import search
+    from omegaconf import OmegaConf
+
+    g = estimate.gpu("rtx3090")
+    p, lines = search.search_lines("debug_tune", "debug_tune", g)
+    assert [(ln.search_runs, ln.final_runs) for ln in lines] == [(2, 1), (2, 1)]
+    cfgs = {v: OmegaConf.to_container(compose(["experiment=debug_tune", "method=hut", "seed=0",
+                                               f"trainer.lr={v!r}"]), resolve=True) for v in p.grid}
+    per = {v: hours.run_time(c, g).hours for v, c in cfgs.items()}
+    assert math.isclose(lines[0].hours, per[1e-4] + per[1e-2] + max(per.values()))
+    assert cli.main(["experiment=debug_tune", "tune=true", f"results_dir={tmp_path}"]) == 0
+    out = capsys.readouterr().out
+    assert "protocol debug_tune (configs/tune/debug_tune.yaml)" in out
+    assert "search total (est.): 4 search runs + at most 2 final runs" in out

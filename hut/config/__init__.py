@@ -100,7 +100,11 @@ def cli_options(argv: Sequence[str], name: str, prog: str, usage: str = "") -> d
 
 def split_own(argv: Sequence[str], own: Sequence[str], prog: str, usage: str = "") -> tuple[dict, list[str]]:
     """(this command's own ``key=value`` arguments, the rest): the rest are run overrides, passed on
-    to :func:`compose` as they are (Hydra names a bad one)."""
+    to :func:`compose` as they are (Hydra names a bad one). ``-h``, ``--help`` or ``help`` prints
+    ``usage`` and exits 0."""
+    if any(a in HELP for a in argv):
+        print(usage or f"python -m {prog} key=value ...")
+        raise SystemExit(0)
     mine: dict[str, str] = {}
     rest: list[str] = []
     for a in argv:

@@ -15,7 +15,8 @@ that decodes (its config has ``max_new_tokens``), decoding steps. Each step take
   kernels at ``backward``); evaluation and decoding steps: the inference forward's kernels.
 
 Examples per epoch are ``datasets.yaml``'s counts (capped by ``data.max_train_samples`` /
-``max_eval_samples``) × its ``features_per_example`` (SQuAD: windows per question). What cannot be
+``max_eval_samples``) × its ``features_per_example`` (SQuAD: windows per question); a tune split
+(``data.tune_samples``) leaves the training split and is evaluated every epoch with dev. What cannot be
 estimated is an :class:`Unknown` with the reason, never a zero.
 
 A caller that adds runs to a cell (e.g. a learning-rate search: grid points × search seeds) calls
@@ -110,7 +111,8 @@ def run_time(cfg: Mapping[str, Any], g: Mapping[str, Any]) -> RunTime | Unknown:
                      f"an upper bound")
     tokens = min(float(padded or max_len), max_len)
 
-    n_train = examples(d, "train", data.get("max_train_samples"))
+    tune = int(data.get("tune_samples") or 0)  # held out of training, scored every epoch beside dev
+    n_train = examples({**d, "train": max(int(d["train"]) - tune, 0)}, "train", data.get("max_train_samples"))
     per_epoch = math.ceil(n_train / (batch * accum))
     steps = per_epoch * int(t["epochs"])
     if t.get("max_steps") is not None:
@@ -122,7 +124,7 @@ def run_time(cfg: Mapping[str, Any], g: Mapping[str, Any]) -> RunTime | Unknown:
 
     evals = math.ceil(steps / per_epoch)
     n_eval, eval_bs = examples(d, "eval", data.get("max_eval_samples")), int(t["eval_batch_size"])
-    batches = math.ceil(n_eval / eval_bs)
+    batches = math.ceil(n_eval / eval_bs) + math.ceil(tune / eval_bs)
     floor = k["inference"] * cost["forward"] / 1e6
     if task.get("max_new_tokens"):  # every eval item, one token per step for each sequence and beam
         beams, new = int(task.get("num_beams") or 1), int(task["max_new_tokens"])

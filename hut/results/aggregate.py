@@ -1,7 +1,8 @@
 """Everything ``python -m hut.aggregate`` writes, from the records under ``results_dir``:
 
 1. each table asked for (:data:`hut.results.tables.TABLES`), ``<out_dir>/tables/<key>.{md,tex,csv}``;
-2. Figure 3 from Table 1's rows; Figure 4 when its SQuAD runs are there;
+2. Figure 3 from Table 1's rows; Figure 4 when its SQuAD runs are there; the learning-rate figure
+   where a row ran at several learning rates (a search's selection files mark its choices);
 3. the reproduction report ``<out_dir>/report.{md,tex,csv}`` from every table's verdicts;
 4. the records it read, shipped under ``<out_dir>/records/`` (:func:`hut.results.files.ship_records`);
 5. the static results page ``<out_dir>/index.html`` (:mod:`hut.results.page`).
@@ -22,7 +23,9 @@ from hut.config.paper import PUBLISHED_FILE, published
 from hut.results import page
 from hut.results.figures import figure4
 from hut.results.figures.figure3 import build_figure3
+from hut.results.figures.lr_curves import FIGURE, draw_lr_figure, lr_curves
 from hut.results.files import RECORDS_DIR, prune_records, ship_records, write_bytes
+from hut.results.judge.protocols import load_searches
 from hut.results.render.formats import to_csv, to_md, to_tex
 from hut.results.report import write_report
 from hut.results.runs import load_runs
@@ -45,10 +48,11 @@ def build(o: Mapping[str, Any], log: Callable[[str], None] = print) -> dict:
                          f"results_dir= at a folder of records, e.g. the demo's shipped ones: "
                          f"results_dir=results/demo/records experiment=demo out_dir=<a folder of your own>")
     runs, load_problems = load_runs(o["results_dir"])
+    searches, search_problems = load_searches(o["results_dir"])
     out = Path(o["out_dir"])
     inp = Inputs(tuple(runs), str(o["results_dir"]), dict(o["experiments"]),
                  published(o["paper_file"] or PUBLISHED_FILE), bool(o["flops"]), str(o["flops_model"]),
-                 tuple(load_problems))
+                 tuple(load_problems + search_problems), tuple(searches))
     used = {o["experiments"][t] for t in o["tables"] if t in o["experiments"]}
     used |= {o["experiments"].get("figure4", "figure4")} if o["figure"] else set()
     read = [r for r in runs if r.experiment in used]
@@ -78,11 +82,16 @@ def build(o: Mapping[str, Any], log: Callable[[str], None] = print) -> dict:
         summary.append(line)
     if o["figure"]:
         written += _figure4(o, inp, summary)
+        curves = lr_curves(inp.runs, sorted(used), inp.searches)
+        if drawn := draw_lr_figure(curves, out):
+            written += drawn
+            summary.append(f"{FIGURE}: {len(curves)} learning-rate curve(s), {len(inp.searches)} search(es)")
     doc = None
     if o["report"]:  # verdicts, claims, seeds and selection: <out_dir>/report.{md,tex,csv}
         paths, doc = write_report(inp, built, out, provenance)
         written += paths
-    shipped = ship_records(o["results_dir"], [r.path for r in read], out) if ship else []
+    shipped = ship_records(o["results_dir"], [r.path for r in read], out,
+                           [s.path for s in searches if s.experiment in used]) if ship else []
     if shipped:
         summary.append(f"records: {len(shipped)} files of {len(read)} runs shipped under {out / RECORDS_DIR}")
     stale = prune_records(out, shipped, [r.path for r in read]) if ship else []
@@ -96,7 +105,7 @@ def build(o: Mapping[str, Any], log: Callable[[str], None] = print) -> dict:
         summary.append(f"ignored records of experiment(s) not in these tables: {', '.join(other)}")
     for line in summary:
         log(f"[aggregate] {line}")
-    problems = list(load_problems) + [p for b in built.values() for p in b.problems]
+    problems = list(inp.load_problems) + [p for b in built.values() for p in b.problems]
     seen = set()
     for p in problems:
         if (p.path, p.message) not in seen:

@@ -10,12 +10,15 @@ and ours. The CSV holds one row per claim, verdict and cell.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from hut.config.paper import settings_file
 from hut.results.files import write_bytes
 from hut.results.judge import claims as C
+from hut.results.judge import protocols as PR
+from hut.runs.tuning import SPLIT_LABELS
 from hut.results.judge import selection as SEL
 from hut.results.judge import stats as S
 from hut.results.judge import verdicts as V
@@ -51,7 +54,18 @@ def evaluate_claims(inp: Inputs, built: Mapping[str, Built],
     tables = {k: b.table for k, b in built.items()}
     claims = C.load_claims(claims_file or C.CLAIMS_FILE)
     here = [c for c in claims if c["table"] in built]
-    return [C.evaluate(c, inp.runs, exps, tables) for c in here], [c for c in claims if c["table"] not in built]
+    # judged twice: on the runs as configured (the rows' own learning rates) and, where a learning-rate
+    # search ran, on the tuned runs (each cell at its chosen learning rate)
+    configured = PR.configured(inp.runs)
+    searches = [x for x in inp.searches if x.experiment in set(exps.values())]
+    tuned = PR.tuned(inp.runs, searches, inp.results_dir) if searches else None
+    out = []
+    for c in here:
+        res = C.evaluate(c, configured, exps, tables)
+        if tuned is not None and c["test"] != "fewest_flops":
+            res.tuned = C.evaluate(c, tuned, exps, tables)
+        out.append(res)
+    return out, [c for c in claims if c["table"] not in built]
 
 
 def _cell_key(r) -> tuple:
@@ -143,23 +157,94 @@ def _protocol(doc: Doc, inp: Inputs, built: Mapping[str, Built], cells: int, gap
     doc.ul(items)
 
 
+def tuned_verdict(r: C.ClaimResult) -> str:
+    """The claim's verdict on the tuned runs: 'not searched' where no search ran, 'no tuned runs' where
+    none of a search's final runs is about this claim."""
+    if r.tuned is None:
+        return "not searched"
+    return "no tuned runs" if r.tuned.verdict == "no records yet" else r.tuned.verdict
+
+
+def changed_by_tuning(r: C.ClaimResult) -> bool:
+    return r.tuned is not None and tuned_verdict(r) != "no tuned runs" and tuned_verdict(r) != r.verdict
+
+
 def _claims(doc: Doc, results: Sequence[C.ClaimResult], elsewhere: Sequence[dict], csv_rows: list[dict]) -> None:
     doc.h("Claims")
+    twice = any(r.tuned is not None for r in results)
     if results:
         counts = {v: [r.claim["id"] for r in results if r.verdict == v] for v in VERDICT_ORDER}
-        doc.p("At a glance: " + "; ".join(f"**{v}**: {', '.join(ids)}" for v, ids in counts.items() if ids) + ".")
-    doc.table(["Claim", "Records", "Test", "Verdict"],
-              [[f"{r.claim['id']}: {r.claim['sentence']}" + ("" if r.claim.get("quoted") else " (paraphrase)"),
-                f"`{r.experiment}`" if r.experiment else "–", r.claim["test"], f"**{r.verdict}**"] for r in results])
+        doc.p("At a glance" + (" (as configured)" if twice else "") + ": "
+              + "; ".join(f"**{v}**: {', '.join(ids)}" for v, ids in counts.items() if ids) + ".")
+    if twice:
+        doc.p("Each claim is judged twice: **as configured** (every row at its own learning rate: the runs without a "
+              "`trainer.lr` override) and **tuned** (each method at the learning rate its search chose on data that is "
+              "not reported, its final seeds; section 'Learning-rate search'). Both read the same figure of each run "
+              "(the best dev epoch, as the paper reports).")
+        for r in results:
+            if changed_by_tuning(r):
+                doc.p(f"**{r.claim['id']}: the verdict changes with tuning**: {r.verdict} as configured, "
+                      f"{tuned_verdict(r)} tuned.")
+    head = ["Claim", "Records", "Test"] + (["Verdict as configured", "Verdict tuned"] if twice else ["Verdict"])
+    doc.table(head, [[f"{r.claim['id']}: {r.claim['sentence']}" + ("" if r.claim.get("quoted") else " (paraphrase)"),
+                      f"`{r.experiment}`" if r.experiment else "–", r.claim["test"], f"**{r.verdict}**"]
+                     + ([f"**{tuned_verdict(r)}**"] if twice else []) for r in results])
     for r in results:
         if r.parts:
-            doc.p(f"*{r.claim['id']}* ({r.claim.get('where', '')}):")
+            doc.p(f"*{r.claim['id']}* ({r.claim.get('where', '')})" + (", as configured:" if twice else ":"))
             doc.ul(r.parts)
+        if r.tuned is not None and r.tuned.parts:
+            doc.p(f"*{r.claim['id']}*, tuned:")
+            doc.ul(r.tuned.parts)
         csv_rows.append({"kind": "claim", "table": r.claim["table"], "experiment": r.experiment, "id": r.claim["id"],
                          "label": r.claim["sentence"], "verdict": r.verdict, "detail": " | ".join(r.parts)})
+        if r.tuned is not None:
+            csv_rows.append({"kind": "claim tuned", "table": r.claim["table"], "experiment": r.experiment,
+                             "id": r.claim["id"], "label": r.claim["sentence"], "verdict": tuned_verdict(r),
+                             "detail": " | ".join(r.tuned.parts)})
     if elsewhere:
         doc.p("Not tested here (their tables are not part of this aggregation): " + ", ".join(
             f"{c['id']} ({TABLE_TITLES.get(c['table'], c['table'])})" for c in elsewhere) + ".")
+
+
+def _searches(doc: Doc, searches: Sequence[PR.Search], csv_rows: list[dict]) -> None:
+    """Each search's grid, every point's score on the selection split, the choice and the grid's edge."""
+    if not searches:
+        return
+    doc.h("Learning-rate search")
+    for proto in sorted({x.protocol for x in searches}):
+        rules = sorted({x.rule for x in searches if x.protocol == proto})
+        doc.p(f"Protocol `{proto}` (`configs/tune/{proto}.yaml`, run by `python -m hut.tune`): the chosen value is "
+              + "; ".join(rules) + ". Per point: the mean × 100 over the search seeds on the selection split "
+              "(± sample std with two or more seeds); **bold**: chosen; (own): the row's own value, its run as "
+              "configured. Score against learning rate on dev, every seed: `figures/lr_sensitivity.png`.")
+    rows = []
+    for x in sorted(searches, key=lambda x: (x.experiment, x.task, x.method, x.variant or "", x.other)):
+        pts = []
+        for pt in x.points:
+            mean, std = pt.get("mean"), pt.get("std")
+            text = "diverged" if mean is None else f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if std else "")
+            own = math.isclose(float(pt["value"]), x.configured)
+            mark = f"{float(pt['value']):g}: {text}" + (" (own)" if own else "")
+            pts.append(f"**{mark}**" if math.isclose(float(pt["value"]), x.chosen) else mark)
+        edge = "inside the grid" if x.at_edge is None else (
+            f"**at the grid's {'smallest' if x.at_edge == 'low' else 'largest'} value: add {x.add:g}**")
+        name = _cell_name((x.experiment, x.task, x.method, x.variant, x.model, x.other or None), None)
+        rows.append([name, SPLIT_LABELS.get(x.selection, x.selection), "; ".join(pts), f"{x.chosen:g}",
+                     f"{x.configured:g}", edge,
+                     f"{', '.join(map(str, x.search_seeds))} / {', '.join(map(str, x.final_seeds))}"])
+        csv_rows.append({"kind": "search", "experiment": x.experiment, "task": x.task, "method": x.method,
+                         "variant": x.variant or "", "model": x.model, "overrides": x.other, "label": name,
+                         "split": x.selection, "ours": f"{x.chosen:g}", "verdict": x.at_edge or "inside",
+                         "detail": "; ".join(f"{float(p['value']):g}:{p.get('mean')}" for p in x.points)})
+    doc.table(["Cell", "chosen on", "grid: score on the selection split", "chosen", "row's own", "edge",
+               "search / final seeds"], rows)
+    for x in searches:
+        if x.at_edge is not None:
+            side = "smallest" if x.at_edge == "low" else "largest"
+            doc.p(f"At the edge: {task_label(x.task)} · {method_label(x.method)}: the best learning rate "
+                  f"{x.chosen:g} is the grid's {side} value; the best may lie outside the grid: add {x.add:g} to "
+                  f"`configs/tune/{x.protocol}.yaml` and rerun `python -m hut.tune` (only the new points run).")
 
 
 def _verdicts(doc: Doc, built: Mapping[str, Built], exps: Mapping[str, str], csv_rows: list[dict]) -> None:
@@ -203,6 +288,7 @@ def build_report(inp: Inputs, built: Mapping[str, Built], provenance: str,
     csv_rows: list[dict] = []
     results, elsewhere = evaluate_claims(inp, built, claims_file)
     _claims(doc, results, elsewhere, csv_rows)
+    _searches(doc, [x for x in inp.searches if x.experiment in set(exps.values())], csv_rows)
     _verdicts(doc, built, exps, csv_rows)
     t5 = built.get("table5")
     if t5 is not None and any(r.experiment == exps.get("table5") for r in inp.runs):
@@ -213,7 +299,8 @@ def build_report(inp: Inputs, built: Mapping[str, Built], provenance: str,
                  if compact else "") + " The full table with the paper's rows: `tables/table5.md`.")
         doc.table([h if isinstance(h, str) else h[0] for h in t5.table.header],
                   [[c if isinstance(c, str) else c[0] for c in row] for row in t5.table.blocks[0][1]])
-    rows, cell_csv, gaps = seed_rows(inp.runs, inp.results_dir, sorted(set(exps.values())))
+    shown = PR.for_tables(inp.runs, inp.searches, inp.results_dir)  # search points: the section above
+    rows, cell_csv, gaps = seed_rows(shown, inp.results_dir, sorted(set(exps.values())))
     doc.h("Seeds, statistics and epoch selection per cell")
     if rows:
         doc.p("Every finished seed (task metric × 100 at the best dev epoch), mean, sample std, median, and the seeds "

@@ -14,10 +14,10 @@ results side ask it too, never the trainer. Files are written by :mod:`hut.files
 This package's own names are those of ``record`` and ``paths`` (what a reader of records needs);
 ``store`` and ``checkpoint`` are imported by name (they build on ``hut.models`` and torch).
 """
-from hut.runs.paths import DEV_PREDICTIONS, RECORD, RunPaths, method_key, run_paths
+from hut.runs.paths import DEV_PREDICTIONS, RECORD, RunPaths, method_key, paths_of_record, run_paths
 from hut.runs.record import (READABLE_SCHEMAS, SCHEMA_VERSION, CorruptRecord, new_record, read_epoch_predictions,
                              read_record, record_fingerprint, save_epoch_predictions, scrub_secrets, summary)
 
-__all__ = ["DEV_PREDICTIONS", "RECORD", "RunPaths", "method_key", "run_paths", "READABLE_SCHEMAS", "SCHEMA_VERSION",
-           "CorruptRecord", "new_record", "read_epoch_predictions", "read_record", "record_fingerprint",
+__all__ = ["DEV_PREDICTIONS", "RECORD", "RunPaths", "method_key", "paths_of_record", "run_paths", "READABLE_SCHEMAS",
+           "SCHEMA_VERSION", "CorruptRecord", "new_record", "read_epoch_predictions", "read_record", "record_fingerprint",
            "save_epoch_predictions", "scrub_secrets", "summary"]

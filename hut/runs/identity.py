@@ -4,8 +4,9 @@ A run's record lives at ``<results_dir>/<experiment>/<task>/<method_key>/<model>
 Two things decide whether a finished record there is *this* run's result:
 
 * its **fingerprint**: a digest of :func:`result_config`, the resolved config without the keys
-  that cannot change the result (:data:`EXCLUDED`, each with its reason) and without the seed (which
-  is in the path). A finished record with the same fingerprint is skipped; a record at the same
+  that cannot change the result (:data:`EXCLUDED`, each with its reason), without the seed (which
+  is in the path) and without the keys whose null default changes nothing (:data:`NULL_NEUTRAL`).
+  A finished record with the same fingerprint is skipped; a record at the same
   path with another fingerprint is never reused (``hut.runs.store`` stops with the differing keys);
 * its **variant**: the overrides of a command that change the result relative to the experiment's
   own config (:func:`override_variant`), e.g. ``trainer.lr=0.0003``, give the run its own folder
@@ -45,6 +46,11 @@ EXCLUDED: dict[str, str] = {
     "method.label": "how tables name the method",
     "model.label": "how tables name the model",
 }
+#: dotted key -> why it is left out of the fingerprint while it is null: a key whose null default
+#: changes nothing, so the records made before it existed keep their fingerprint (set, it counts)
+NULL_NEUTRAL: dict[str, str] = {
+    "data.tune_samples": "null holds nothing out: the run trains on the training split as before the key existed",
+}
 #: override keys that choose *which* run this is rather than how it runs
 IDENTITY_KEYS = ("experiment", "row", "task", "method", "model", "seed")
 
@@ -66,7 +72,8 @@ def _excluded(key: str) -> bool:
 
 def result_config(container: Mapping[str, Any]) -> dict[str, Any]:
     """The flattened resolved config restricted to what can change the result."""
-    return {k: v for k, v in sorted(flatten(container).items()) if not _excluded(k)}
+    return {k: v for k, v in sorted(flatten(container).items())
+            if not _excluded(k) and not (v is None and k in NULL_NEUTRAL)}
 
 
 def fingerprint(container: Mapping[str, Any], weights: str | None = None) -> str:

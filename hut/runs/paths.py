@@ -78,3 +78,11 @@ def run_paths(cfg: Mapping[str, Any], variant: Mapping[str, Any] | None = None) 
         task=str(cfg["task"]["name"]), method_key=method_key(str(cfg["method"]["name"]), cfg.get("variant")),
         model=str(cfg["model"]["name"]), seed=int(cfg["seed"]), overrides=variant_folder(variant),
     )
+
+
+def paths_of_record(rec: Mapping[str, Any], results_dir: str | Path) -> RunPaths:
+    """The folder of the run a record under ``results_dir`` describes (from its fields, as
+    :func:`run_paths` names it: experiment, task, method and variant, model, override variant, seed)."""
+    return RunPaths(results_dir=Path(results_dir), experiment=str(rec["experiment"]), task=str(rec["task"]),
+                    method_key=method_key(str(rec["method"]), rec.get("variant")), model=str(rec["model"]),
+                    seed=int(rec["seed"]), overrides=variant_folder(rec.get("overrides")))

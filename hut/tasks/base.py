@@ -34,6 +34,8 @@ class DataConfig:
     max_train_samples: int | None = option(None, minimum=1)  # a seeded subset; null: all
     max_eval_samples: int | None = option(None, minimum=1)
     subset_seed: int = option(0, minimum=0)
+    # the tune split: examples of train_split held out of training and scored every epoch (hut.data.holdout)
+    tune_samples: int | None = option(None, minimum=1)
     cache_dir: str | None = option(None)  # tokenised data; null: $HUT_CACHE or ~/.cache/hut
 
 
@@ -54,6 +56,7 @@ class Task:
     best_metric: str = "score"  # the dev metric that selects the best epoch (higher is better)
     metric_label: str = "score"  # how tables name best_metric (GLUE: the paper's metric of the task)
     splits: ClassVar[tuple[str, ...]] = ("train", "dev")  # what data.train_split and data.eval_split may name
+    tune_split: ClassVar[bool] = False  # whether it can hold out data.tune_samples and score them (evaluate_tune)
     data_config: ClassVar[type[DataConfig]] = DataConfig  # the data keys this task reads
     task_config: ClassVar[type[TaskConfig]] = TaskConfig  # the task keys it reads (configs/task/<name>.yaml)
 
@@ -85,6 +88,11 @@ class Task:
 
     def evaluate(self, model, accelerator, run_dir: Path) -> dict[str, float]:
         raise NotImplementedError
+
+    def evaluate_tune(self, model, accelerator) -> dict[str, float] | None:
+        """The dev metrics of the held-out tune split (``data.tune_samples``), or None when the run holds
+        none out. Only tasks with :attr:`tune_split` hold one out (the schema refuses the key elsewhere)."""
+        return None
 
     def dev_predictions(self) -> dict[str, list] | None:
         """What the last :meth:`evaluate` predicted, small and JSON-able, or None if the task keeps none.

@@ -9,7 +9,8 @@ from tqdm.auto import tqdm
 
 from hut.runtime import faults
 from hut.data.cache import tokenize_glue
-from hut.data.glue import GLUE_TASKS, SPLITS, load_glue
+from hut.data.glue import GLUE_TASKS, SPLITS, load_glue, subsample
+from hut.data.holdout import hold_out
 from hut.metrics.glue import METRIC_LABELS, glue_metrics
 from hut.tasks.base import TASKS, Task, cache_dir
 
@@ -17,25 +18,33 @@ from hut.tasks.base import TASKS, Task, cache_dir
 class GlueTask(Task):
     score_metric = "accuracy"  # which GLUE metric `score` is (the spec's `metric`)
     splits = SPLITS
+    tune_split = True
 
     def _load(self, split: str, max_samples):
         return load_glue(self.name, split, source=self.source, data_dir=self.data_dir,
                          max_samples=max_samples, seed=int(self.cfg["data"].get("subset_seed", 0)))
 
-    def _tokenize(self, split: str, max_samples) -> list[dict]:
-        examples = self._load(split, max_samples)
-        self.labels_of = getattr(self, "labels_of", {})
-        enc = tokenize_glue(
-            examples, self.tok, int(self.cfg["trainer"]["max_length"]),
-            cache_dir=os.path.join(cache_dir(self.cfg), "tokenized"),
-            key_parts=(self.name, split, self.source, str(self.data_dir), max_samples,
-                       self.cfg["data"].get("subset_seed", 0)),
-        )
-        return enc
+    def _tokenize(self, examples: list[dict], key_parts: tuple) -> list[dict]:
+        return tokenize_glue(examples, self.tok, int(self.cfg["trainer"]["max_length"]),
+                             cache_dir=os.path.join(cache_dir(self.cfg), "tokenized"),
+                             key_parts=(self.name, self.source, str(self.data_dir), *key_parts))
+
+    def _train_and_tune(self) -> tuple[list[dict], list[dict]]:
+        """(the examples trained on, the held-out tune slice): without ``data.tune_samples`` the seeded
+        ``max_train_samples`` subset of the training split and no slice; with it, the slice is held out
+        first (:func:`hut.data.holdout.hold_out`) and the subset drawn from the rest."""
+        d = self.cfg["data"]
+        split, cap, seed = d.get("train_split", "train"), d.get("max_train_samples"), int(d.get("subset_seed", 0))
+        if not d.get("tune_samples"):
+            return self._load(split, cap), []
+        pool, tune = hold_out(self._load(split, None), int(d["tune_samples"]), seed)
+        return subsample(pool, cap, seed), tune
 
     def train_dataset(self):
         d = self.cfg["data"]
-        return self._tokenize(d.get("train_split", "train"), d.get("max_train_samples"))
+        train, _ = self._train_and_tune()
+        return self._tokenize(train, (d.get("train_split", "train"), d.get("max_train_samples"),
+                                      d.get("subset_seed", 0), "tune_samples", d.get("tune_samples")))
 
     def collate(self, batch):
         feats = [{k: v for k, v in ex.items() if k != "label"} for ex in batch]
@@ -48,20 +57,40 @@ class GlueTask(Task):
         split = self.cfg["data"].get("eval_split", "dev")
         return self._eval_subset_of(split, "example", len(self._load(split, None)))
 
-    @torch.no_grad()
     def evaluate(self, model, accelerator, run_dir):
         d = self.cfg["data"]
         if not hasattr(self, "_eval"):
-            self._eval = self._tokenize(d.get("eval_split", "dev"), d.get("max_eval_samples"))
+            split, cap = d.get("eval_split", "dev"), d.get("max_eval_samples")
+            self._eval = self._tokenize(self._load(split, cap), (split, cap, d.get("subset_seed", 0)))
+        p, y = self._predict(model, accelerator, self._eval)
+        # Kept per epoch (hut.results.judge.selection): a class id or a regression score, and the label, per example.
+        self._dev_predictions = {"predictions": [round(float(v), 6) for v in p.tolist()],
+                                 "labels": [float(v) for v in y.tolist()]}
+        return glue_metrics(self.name, p.numpy(), y.numpy())
+
+    def evaluate_tune(self, model, accelerator):
+        d = self.cfg["data"]
+        if not d.get("tune_samples"):
+            return None
+        if not hasattr(self, "_tune"):
+            _, tune = self._train_and_tune()
+            self._tune = self._tokenize(tune, (d.get("train_split", "train"), "tune", d["tune_samples"],
+                                               d.get("subset_seed", 0)))
+        p, y = self._predict(model, accelerator, self._tune)
+        return glue_metrics(self.name, p.numpy(), y.numpy())
+
+    @torch.no_grad()
+    def _predict(self, model, accelerator, examples: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(predictions, labels) of ``examples`` in their order: a class id or a regression score each."""
         bs = int(self.cfg["trainer"].get("eval_batch_size") or 32)
         model.eval()
         # Batches of similar length pad less (same predictions: padding is masked); the metrics see
         # the examples in file order again.
-        order = sorted(range(len(self._eval)), key=lambda i: len(self._eval[i]["input_ids"]))
+        order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
         preds, labels = [], []
         batches = range(0, len(order), bs)
         for i in tqdm(batches, desc="eval", leave=False, disable=self.bar_disable()):
-            batch = self.collate([self._eval[j] for j in order[i : i + bs]])
+            batch = self.collate([examples[j] for j in order[i : i + bs]])
             y = batch.pop("labels")
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             logits = model(**batch).logits.float().cpu()
@@ -71,11 +100,7 @@ class GlueTask(Task):
         model.train()
         back = torch.empty(len(order), dtype=torch.long)
         back[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
-        p, y = torch.cat(preds)[back], torch.cat(labels)[back]
-        # Kept per epoch (hut.results.judge.selection): a class id or a regression score, and the label, per example.
-        self._dev_predictions = {"predictions": [round(float(v), 6) for v in p.tolist()],
-                                 "labels": [float(v) for v in y.tolist()]}
-        return glue_metrics(self.name, p.numpy(), y.numpy())
+        return torch.cat(preds)[back], torch.cat(labels)[back]
 
     @classmethod
     def score_predictions(cls, saved, indices, run_dir):

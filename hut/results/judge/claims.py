@@ -47,6 +47,7 @@ class ClaimResult:
     verdict: str  # holds | does not hold | inconclusive | no records yet
     parts: list[str] = field(default_factory=list)  # one line per column / pair group
     experiment: str = ""
+    tuned: "ClaimResult | None" = None  # the same claim on the tuned runs (hut.results.judge.protocols), if searched
 
 
 def load_claims(path: str | Path = CLAIMS_FILE) -> list[dict]:

@@ -169,9 +169,14 @@
     frame(svg, W, H, m, xs, ys, spec.x_label, spec.y_label);
     series.forEach((s, k) => {
       const c = spec.series.length > 1 && new Set(spec.series.map(q => q.method)).size === 1 ? COLORS[k % COLORS.length] : color(s.method);
-      el("polyline", {points: s.points.map(([x, y]) => `${xs.f(x)},${ys.f(y)}`).join(" "), fill: "none", stroke: c, "stroke-width": 1.5, class: "series"}, svg);
+      el("polyline", {points: s.points.map(([x, y]) => `${xs.f(x)},${ys.f(y)}`).join(" "), fill: "none", stroke: c, "stroke-width": 1.5, class: "series", ...(s.dashed ? {"stroke-dasharray": "4 3"} : {})}, svg);
       for (const [x, y] of s.points) el("circle", {cx: xs.f(x), cy: ys.f(y), r: 2.5, fill: c}, svg);
       for (const [x, y] of s.seeds || []) el("circle", {cx: xs.f(x), cy: ys.f(y), r: 2, fill: c, "fill-opacity": 0.35}, svg);
+      for (const mk of s.marks || []) {  // a chosen value (ring) or a row's own (square), titled
+        const node = mk.shape === "square" ? el("rect", {x: xs.f(mk.x) - 5, y: ys.f(mk.y) - 5, width: 10, height: 10, fill: "none", stroke: c, "stroke-width": 1.5}, svg)
+          : el("circle", {cx: xs.f(mk.x), cy: ys.f(mk.y), r: 6, fill: "none", stroke: c, "stroke-width": 2}, svg);
+        el("title", {}, node, mk.title);
+      }
       el("text", {x: W - m.r + 6, y: m.t + 12 + 13 * k, "font-size": 10, fill: c}, svg, s.label);
     });
     fig.appendChild(svg);

@@ -7,12 +7,12 @@ import html
 from typing import Any
 
 from hut.results.figures.costs import MEASURES, span_note
-from hut.results.figures.lr_curves import lr_curves
+from hut.results.figures.lr_curves import at, lr_curves
 from hut.results.figures.pareto import METHOD_TABLES, front, pareto_points
 from hut.results.labels import task_label
 from hut.results.page.base import PageInputs, Section, section
 from hut.results.render.formats import to_html
-from hut.results.report import TABLE_TITLES, VERDICT_ORDER, experiments_of
+from hut.results.report import TABLE_TITLES, VERDICT_ORDER, changed_by_tuning, experiments_of, tuned_verdict
 
 E2E_SCALE = {"BLEU": (100.0, 1), "NIST": (1.0, 2), "METEOR": (100.0, 1), "ROUGE_L": (100.0, 1), "CIDEr": (1.0, 2)}
 
@@ -28,14 +28,19 @@ def verdict_badge(v: str) -> str:
 @section("claims", "Claims and their verdicts", order=10)
 def claims(p: PageInputs) -> Section:
     rows = []
+    twice = any(r.tuned is not None for r in p.claims)
     for r in p.claims:
-        evidence = "".join(f"<li>{esc(x)}</li>" for x in r.parts)
+        tuned_parts = r.tuned.parts if r.tuned is not None else []
+        evidence = "".join(f"<li>{esc(x)}</li>" for x in r.parts) + "".join(
+            f"<li>tuned: {esc(x)}</li>" for x in tuned_parts)
+        changed = ' <strong class="changed">changes with tuning</strong>' if changed_by_tuning(r) else ""
+        tuned_cell = f"<td>{verdict_badge(tuned_verdict(r))}{changed}</td>" if twice else ""
         rows.append(f'<tr class="claim" data-verdict="{esc(r.verdict)}"><td><code>{esc(r.claim["id"])}</code></td>'
                     f"<td>{esc(r.claim['sentence'])}{'' if r.claim.get('quoted') else ' <em>(paraphrase)</em>'}"
                     f"<div class=\"where\">{esc(r.claim.get('where', ''))}</div></td>"
-                    f"<td>{verdict_badge(r.verdict)}</td><td><code>{esc(r.experiment or '–')}</code></td>"
-                    f"<td><details{' open' if r.verdict == 'does not hold' else ''}><summary>{len(r.parts)} line(s)</summary>"
-                    f"<ul>{evidence}</ul></details></td></tr>")
+                    f"<td>{verdict_badge(r.verdict)}</td>{tuned_cell}<td><code>{esc(r.experiment or '–')}</code></td>"
+                    f"<td><details{' open' if r.verdict == 'does not hold' else ''}><summary>"
+                    f"{len(r.parts) + len(tuned_parts)} line(s)</summary><ul>{evidence}</ul></details></td></tr>")
     out = ["<p>Each claim of the paper tested on the records shown here (<code>configs/paper/claims.yaml</code>; "
            "the tests: <code>hut/results/judge/claims.py</code>).</p>"]
     glance = {v: [r.claim["id"] for r in p.claims if r.verdict == v] for v in VERDICT_ORDER}
@@ -44,8 +49,12 @@ def claims(p: PageInputs) -> Section:
             f"{verdict_badge(v)} {', '.join(f'<code>{esc(i)}</code>' for i in ids)}" for v, ids in glance.items() if ids)
             + "</p>")
     if rows:
-        out.append("<table><thead><tr><th>claim</th><th>sentence</th><th>verdict</th><th>records</th>"
+        verdicts = ("<th>verdict as configured</th><th>verdict tuned</th>" if twice else "<th>verdict</th>")
+        out.append(f"<table><thead><tr><th>claim</th><th>sentence</th>{verdicts}<th>records</th>"
                    "<th>evidence</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+        if twice:
+            out.append("<p>As configured: every row at its own learning rate. Tuned: each method at the learning rate "
+                       "its search chose on data that is not reported (the report's 'Learning-rate search').</p>")
     else:
         out.append("<p>No claim is about the tables of this aggregation.</p>")
     if p.claims_elsewhere:
@@ -54,7 +63,9 @@ def claims(p: PageInputs) -> Section:
                                for c in p.claims_elsewhere) + ".</p>")
     return Section("claims", "Claims and their verdicts", "\n".join(out),
                    data={"claims": [{"id": r.claim["id"], "verdict": r.verdict, "experiment": r.experiment,
-                                     "evidence": list(r.parts)} for r in p.claims]})
+                                     "evidence": list(r.parts),
+                                     **({"verdict_tuned": tuned_verdict(r), "evidence_tuned": list(r.tuned.parts)}
+                                        if r.tuned is not None else {})} for r in p.claims]})
 
 
 @section("cells", "Seeds per cell: every seed, mean, 95% interval, the paper's figure and the verdict", order=20)
@@ -122,21 +133,32 @@ def pareto(p: PageInputs) -> Section | None:
 
 @section("lr", "Learning-rate sensitivity", order=40)
 def learning_rate(p: PageInputs) -> Section | None:
-    curves = lr_curves(p.inp.runs, sorted(set(experiments_of(p.inp, p.built).values())))
+    curves = lr_curves(p.inp.runs, sorted(set(experiments_of(p.inp, p.built).values())), p.inp.searches)
     if not curves:
         return None
     plots, by_task = {}, {}
     for c in curves:
         by_task.setdefault((c["experiment"], c["task_label"], c["metric"]), []).append(c)
     for (exp, task, metric), cs in by_task.items():
+        series = []
+        for c in cs:
+            marks = [{"x": x, "y": at(c, x), "shape": shape, "title": f"{what} {x:g}"} for x, shape, what in
+                     ((c["chosen"], "ring", "chosen"),
+                      (c["own"], "square", f"{'the paper' if c['own_is_paper'] else 'the row'}'s lr")) if x is not None]
+            series.append({"label": c["label"], "method": c["method"],
+                           "points": [[q["lr"], q["mean"]] for q in c["points"]],
+                           "seeds": [[q["lr"], x] for q in c["points"] for x in q["seeds"].values()],
+                           "marks": [m for m in marks if m["y"] is not None]})
+            if c["selection"]:
+                series.append({"label": f"{c['label']} (on {c['chosen_on']})", "method": c["method"],
+                               "points": c["selection"], "dashed": True})
         plots[f"lr-{exp}-{task}"] = {"kind": "lines", "title": f"{task} ({exp})", "x_label": "learning rate",
-                                     "y_label": f"{metric} × 100", "log_x": True,
-                                     "series": [{"label": c["label"], "method": c["method"],
-                                                 "points": [[q["lr"], q["mean"]] for q in c["points"]],
-                                                 "seeds": [[q["lr"], x] for q in c["points"] for x in q["seeds"].values()]}
-                                                for c in cs]}
-    body = "<p>A row's score at each learning rate its runs used (dots: seeds; line: mean).</p><div class=\"grid\">" + \
-        "".join(f'<figure class="plot" data-plot="{pid}"></figure>' for pid in plots) + "</div>"
+                                     "y_label": f"{metric} × 100", "log_x": True, "series": series}
+    body = ("<p>A row's score on dev at each learning rate its runs used (dots: seeds; line: mean). Where a "
+            "learning-rate search ran: dashed, the score on the split it chose on; ring: the chosen learning rate; "
+            "square: the row's own (the paper's, for a paper row). The same as "
+            "<code>figures/lr_sensitivity.png</code>.</p><div class=\"grid\">"
+            + "".join(f'<figure class="plot" data-plot="{pid}"></figure>' for pid in plots) + "</div>")
     return Section("lr", "", body, plots)
 
 

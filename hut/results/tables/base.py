@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from hut.results.judge.protocols import Search
 from hut.results.render.table import Table
 from hut.results.runs import Problem, Run
 from hut.results.tables.progress import Progress
@@ -24,6 +25,7 @@ class Inputs:
     measure_flops: bool = True
     flops_model: str = "roberta_large"
     load_problems: tuple[Problem, ...] = ()  # records that could not be read
+    searches: tuple[Search, ...] = ()  # the learning-rate searches' selection files (hut.results.judge.protocols)
 
     def paper_rows(self, table: str) -> list[Mapping[str, Any]]:
         return list((self.published.get(table) or {}).get("rows") or [])

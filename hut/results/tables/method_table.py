@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from hut.results.judge import stats as S
+from hut.results.judge import protocols as PR
+from hut.runs.tuning import SPLIT_LABELS
 from hut.results.judge import verdicts as V
 from hut.results import paper as P
 from hut.results.labels import method_label, model_label
@@ -86,7 +88,8 @@ def build_method_table(inp: Inputs, lay: Layout, key: str, title: str, caption: 
     table prints Table 1's)."""
     pk = paper_key or key
     problems: list[Problem] = []
-    mine = [r for r in inp.runs if r.experiment == lay.experiment and any(c.select(r) for c in columns)]
+    shown = PR.for_tables(inp.runs, inp.searches, inp.results_dir)  # search points out, tuned rows in
+    mine = [r for r in shown if r.experiment == lay.experiment and any(c.select(r) for c in columns)]
     mine = dedupe(mine, lambda r: (r.task, r.row), problems)
     expected = [r.key for r in lay.rows]
     labels: dict[RowKey, str | None] = {r.key: r.label for r in lay.rows}
@@ -102,6 +105,7 @@ def build_method_table(inp: Inputs, lay: Layout, key: str, title: str, caption: 
                 add(cells[(r.row, c.key)], r, metric_value(r, c.metric, problems))
     problems += mixed_problems(cells.values())
 
+    lrs, protocol_notes = _protocol_marks(inp, lay, mine, columns, multi_model, labels)
     header: list[Any] = ["Method", "#Params"] + [c.label for c in columns] + (["Avg."] if avg else [])
     body, notes, csv_rows = [], [], []
     averages: dict[RowKey, RowResult] = {}
@@ -113,7 +117,8 @@ def build_method_table(inp: Inputs, lay: Layout, key: str, title: str, caption: 
         averages[k] = RowResult(row_avg, rc, labels.get(k))
         params = [p for cell in rc.values() for p in cell.params]
         lab = (row_label(k, labels.get(k), multi_model), row_label(k, labels.get(k), multi_model, tex=True))
-        body.append([lab, fmt_params(params)] + [rc[c.key].text(c.scale, c.digits) for c in columns]
+        body.append([lab, fmt_params(params)] + [rc[c.key].text(c.scale, c.digits) + lrs.get((k, c.key), "")
+                                                 for c in columns]
                     + ([NA if row_avg is None else f"{row_avg:.{columns[0].digits}f}"] if avg else []))
         for c in columns:
             notes += status_notes(f"{lab[0]} · {c.label}", rc[c.key])
@@ -142,6 +147,7 @@ def build_method_table(inp: Inputs, lay: Layout, key: str, title: str, caption: 
                         + (f" (expected {len(lay.rows)} rows × "
                            + (f"{len(columns)} tasks × " if key == "table1" else "")
                            + f"{len(lay.seeds)} seeds)." if lay.rows and lay.seeds else "."))
+    notes += protocol_notes
     notes += inp.problem_notes(lay.experiment, problems)
     notes += V.table_notes(verdicts)
     notes += P.anomaly_notes(pk, inp.paper_rows(pk))
@@ -294,3 +300,36 @@ def _recorded_paper_row(inp: Inputs, lay: Layout, k: RowKey) -> Mapping[str, Any
         if r.experiment == lay.experiment and r.row == k and r.paper_row:
             return r.paper_row
     return None
+
+
+def _protocol_marks(inp: Inputs, lay: Layout, mine: Sequence[Run], columns: Sequence[Column], multi_model: bool,
+                    labels: Mapping[RowKey, str | None]) -> tuple[dict, list[str]]:
+    """Where an experiment had a learning-rate search: each tuned cell's learning rate (`` @ lr X``, by
+    (row, column)) and notes saying which protocol each row's cells used."""
+    searches = [s for s in inp.searches if s.experiment == lay.experiment]
+    if not searches:
+        return {}, []
+    marks: dict = {}
+    for r in mine:
+        if (r.overrides or "").startswith(PR.TUNED) and (v := PR.value_of(r)) is not None:
+            for c in columns:
+                if c.select(r):
+                    marks[(r.row, c.key)] = f" @ lr {v:g}"
+    tuned_rows = sorted({r.row for r in mine if (r.overrides or "").startswith(PR.TUNED)}, key=str)
+    configured = sorted({r.row for r in mine
+                         if r.row not in tuned_rows and f"{PR.LR_KEY}=" not in (r.overrides or "")}, key=str)
+    split = {s.selection for s in searches}
+    points = len(PR.searched([r for r in inp.runs if r.experiment == lay.experiment], searches))
+    names = {k: row_label(k, labels.get(k), multi_model) for k in (*configured, *tuned_rows)}
+    notes = [f"Protocols: rows {', '.join(names[k] for k in configured) or '–'} "
+             f"ran as configured (each row's own learning rate); rows "
+             f"{', '.join(names[k] for k in tuned_rows) or '–'} are tuned: each cell at "
+             f"the learning rate (@ lr) its search chose on "
+             f"{' / '.join(SPLIT_LABELS.get(x, x) for x in sorted(split))} "
+             f"(never the reported data), "
+             f"its final seeds (protocol {', '.join(sorted({s.protocol for s in searches}))}; the report's "
+             f"'Learning-rate search')."]
+    if points:
+        notes.append(f"{points} other run(s) of the search (its grid points) are not rows here: the learning-rate "
+                     f"figure (figures/lr_sensitivity.png) and the report show them.")
+    return marks, notes
