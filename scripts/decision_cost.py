@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from hut.bench import candidates as C
+from hut.bench import candidates
 from hut.bench.measure import Timer, interleaved, paired_ratio
 from hut.bench.steps import train_step
 from hut.build import adapt, load_base
@@ -86,7 +86,7 @@ class Code:
 
 def count(model_name: str, method: str, code: Code, precision: str) -> dict[str, int]:
     """Kernels per phase at the model's depth, as :func:`hut.plan.kernels.count` extrapolates them."""
-    model_cfg = C.model_config(model_name, None)
+    model_cfg = candidates.model_config(model_name, None)
     method_cfg = load_group("method", method)  # as configured (dropout included), like the plan's cells
     pts = {}
     for layers in LAYERS:
@@ -108,7 +108,7 @@ def count(model_name: str, method: str, code: Code, precision: str) -> dict[str,
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rev", required=True, help="the commit whose function.py and reads.py to compare with")
-    ap.add_argument("--model", default="roberta_large", choices=sorted(C.PAPER_TABLE))
+    ap.add_argument("--model", default="roberta_large", choices=sorted(candidates.PAPER_TABLE))
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--seq", type=int, default=16)
@@ -121,7 +121,8 @@ def main() -> int:
     print(f"python {' '.join(sys.argv)}")
     print(f"torch {torch.__version__}, 1 thread; {args.model}; load average at start {os.getloadavg()[0]:.2f} "
           f"on {os.cpu_count()} CPUs (step times are thread CPU time: other processes do not count)")
-    print(f"\nkernels (ATen operators dispatched) per step at {layers_of(C.model_config(args.model, None))} layers, "
+    depth = layers_of(candidates.model_config(args.model, None))
+    print(f"\nkernels (ATen operators dispatched) per step at {depth} layers, "
           f"as hut.plan counts them (batch {kernels.BATCH} x {kernels.SEQ}):")
     for precision in PRECISIONS:
         counts = {name: count(args.model, name.split("@")[0], code, precision) for name, code in codes.items()}
@@ -130,11 +131,11 @@ def main() -> int:
         ref = counts[f"hut@{args.rev}"]
         print(f"  {precision:4s} hut / hut@{args.rev}: " +
               "  ".join(f"{p} {counts['hut'][p] / ref[p]:.3f}" for p in kernels.PHASES if ref[p]))
-    base = C.build_base(args.model, args.layers, None, "cpu", 0)
-    batch = C.make_batch(base, args.batch, args.seq, "cpu", 0)
+    base = candidates.build_base(args.model, args.layers, None, "cpu", 0)
+    batch = candidates.make_batch(base, args.batch, args.seq, "cpu", 0)
     cands = []
     for name, code in codes.items():
-        cand = C.build_candidate(name.split("@")[0], base)
+        cand = candidates.build_candidate(name.split("@")[0], base)
         cand.name = name
         code.install(cand.model)
         cands.append(cand)
@@ -144,7 +145,7 @@ def main() -> int:
     for precision in PRECISIONS:
         dtype = "bf16" if precision == "bf16" else "float32"
 
-        def step(c: C.Candidate):
+        def step(c: candidates.Candidate):
             with codes[c.name].active():
                 return timer(lambda: train_step(c, batch, "cpu", dtype))
 

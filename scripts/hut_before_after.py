@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from hut.bench import candidates as C
+from hut.bench import candidates
 from hut.bench.measure import Timer, interleaved, paired_ratio
 from hut.bench.steps import train_step
 from hut.methods.hut import hut_layers
@@ -39,7 +39,7 @@ def old_hut_module(rev: str) -> types.ModuleType:
     return mod
 
 
-def with_old_layers(cand: C.Candidate, old: types.ModuleType, r: int) -> C.Candidate:
+def with_old_layers(cand: candidates.Candidate, old: types.ModuleType, r: int) -> candidates.Candidate:
     for name, layer in hut_layers(cand.model):
         keyed = [i for i, (key, _, _) in enumerate(layer.blocks) if key is not None]
         slices = tuple(keyed) if len(layer.blocks) > 1 else None
@@ -61,7 +61,7 @@ def with_old_layers(cand: C.Candidate, old: types.ModuleType, r: int) -> C.Candi
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rev", default="442e5bc")
-    ap.add_argument("--model", default="roberta_large", choices=sorted(C.PAPER_TABLE))
+    ap.add_argument("--model", default="roberta_large", choices=sorted(candidates.PAPER_TABLE))
     ap.add_argument("--dtype", default="float32", choices=["float32", "bf16"])
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=4)
@@ -71,11 +71,11 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(1)
     old = old_hut_module(args.rev)
-    base = C.build_base(args.model, args.layers, None, "cpu", 0)
-    batch = C.make_batch(base, args.batch, args.seq, "cpu", 0)
-    cands = [C.build_candidate(n, base) for n in ("floor", "hut", "lora")]
+    base = candidates.build_base(args.model, args.layers, None, "cpu", 0)
+    batch = candidates.make_batch(base, args.batch, args.seq, "cpu", 0)
+    cands = [candidates.build_candidate(n, base) for n in ("floor", "hut", "lora")]
     r = int(cands[1].config["r"])
-    cands.append(with_old_layers(C.build_candidate("hut", base), old, r))
+    cands.append(with_old_layers(candidates.build_candidate("hut", base), old, r))
     timer = Timer("cpu")
     t = interleaved(cands, lambda c: timer(lambda: train_step(c, batch, "cpu", args.dtype)), args.rounds, args.warmup)
     by = {c.name: t[c].cpu for c in cands}

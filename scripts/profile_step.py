@@ -18,12 +18,12 @@ from collections import defaultdict
 
 import torch
 
-from hut.bench import candidates as C
+from hut.bench import candidates
 from hut.bench.measure import interleaved
 from hut.bench.steps import train_step
 
 
-def self_cpu_ms(cand: C.Candidate, batch, dtype: str, shapes: bool) -> dict[str, float]:
+def self_cpu_ms(cand: candidates.Candidate, batch, dtype: str, shapes: bool) -> dict[str, float]:
     """Self CPU time per op name (and input shapes, with ``shapes``) of one training step, in ms."""
     from torch.profiler import ProfilerActivity, profile
 
@@ -48,10 +48,10 @@ def main() -> None:
     ap.add_argument("--shapes", action="store_true", help="one row per op and input shapes")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    base = C.build_base(args.model, args.layers, None, "cpu", 0)
-    batch = C.make_batch(base, args.batch, args.seq, "cpu", 0)
-    names = C.candidate_names(args.methods.split(","))
-    cands = {n: C.build_candidate(n, base) for n in names}
+    base = candidates.build_base(args.model, args.layers, None, "cpu", 0)
+    batch = candidates.make_batch(base, args.batch, args.seq, "cpu", 0)
+    names = candidates.candidate_names(args.methods.split(","))
+    cands = {n: candidates.build_candidate(n, base) for n in names}
     for c in cands.values():
         train_step(c, batch, "cpu", args.dtype)  # warm-up, outside the profiles
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
@@ -68,7 +68,7 @@ def main() -> None:
         return ops, statistics.median(sum(r.values()) for r in rs)
 
     prof = {n: median_ops(runs[n]) for n in names}
-    floor_ops, floor_total = prof[C.FLOOR]
+    floor_ops, floor_total = prof[candidates.FLOOR]
     print(f"Command: `{' '.join(['python scripts/profile_step.py', *sys.argv[1:]])}`\n")
     print(f"torch {torch.__version__}, 1 thread; {args.model}, {args.layers} layers, batch {args.batch} x {args.seq}, "
           f"{args.dtype}; {args.steps} profiled steps each, interleaved; median self CPU ms per step (profiler "

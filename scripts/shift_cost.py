@@ -24,7 +24,7 @@ import torch.nn as nn
 
 from hut.bench.measure import Timer, interleaved, paired_ratio
 from hut.methods.hut import HutFactors, HutLinear
-from hut.methods.hut import function as F
+from hut.methods.hut import function as hut_function
 
 
 def before_grad_s(ctx, xl, g, yb, Wb, bias, start, stop, a, s, t, gsum, folded):
@@ -49,10 +49,10 @@ def main() -> None:
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         u = layer(x).float()
     big_beta = 100 * u.abs().mean(0)
-    fixed = F._grad_s
+    fixed = hut_function._grad_s
 
     def setup(name):
-        F._grad_s = before_grad_s if name == "before" else fixed
+        hut_function._grad_s = before_grad_s if name == "before" else fixed
         layer.hut["w"].beta.data.copy_(big_beta if name == "shift" else torch.zeros(k))
 
     def step():
@@ -84,7 +84,7 @@ def main() -> None:
           f"{args.tokens} tokens, CPU bf16 autocast, forward + backward (input gradient on)")
     mem = {n: saved_bytes(n) for n in names}
     t = interleaved(names, lambda n: (setup(n), timer(step))[1], args.rounds, warmup=3)
-    F._grad_s = fixed
+    hut_function._grad_s = fixed
     for n in names:
         r = paired_ratio(t[n].cpu, t["before"].cpu)
         print(f"{n}: {t[n].median * 1e3:.2f} ms, {r.text(3)} x before; saved activations {mem[n] / 2**20:.2f} MiB "

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hut import bench
-from hut.bench import candidates as C
+from hut.bench import candidates
 from hut.bench.measure import agree, interleaved, paired_ratio
 from hut.activations import SavedTensors
 
@@ -24,22 +24,22 @@ def test_options_presets_and_errors(tmp_path):
 
 
 def test_candidates_floor_first_and_paper_settings():
-    assert C.candidate_names(["hut", "lora"]) == ["floor", "hut", "lora"]
-    assert C.candidate_names(["floor", "hut"]) == ["floor", "hut"]
+    assert candidates.candidate_names(["hut", "lora"]) == ["floor", "hut", "lora"]
+    assert candidates.candidate_names(["floor", "hut"]) == ["floor", "hut"]
     # the paper's rows: Table 1 (RoBERTa-large) r=8 on q, v; Table 3 (GPT-2 medium) r=4
-    assert C.method_config("hut", "roberta_large")["r"] == 8
-    lora = C.method_config("lora", "gpt2_medium")
+    assert candidates.method_config("hut", "roberta_large")["r"] == 8
+    lora = candidates.method_config("lora", "gpt2_medium")
     assert lora["r"] == 4 and lora["dropout"] == 0.0  # no dropout while timing
-    assert C.method_config("hut@folded", "roberta_large")["name"] == "hut"
+    assert candidates.method_config("hut@folded", "roberta_large")["name"] == "hut"
     with pytest.raises(SystemExit, match="layers=99"):
-        C.model_config("roberta_large", 99)
+        candidates.model_config("roberta_large", 99)
 
 
 def test_shared_copy_shares_frozen_weights():
     base = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
     for p in base.parameters():
         p.requires_grad_(False)
-    m = C.shared_copy(base)
+    m = candidates.shared_copy(base)
     assert all(p.data_ptr() == q.data_ptr() for p, q in zip(m.parameters(), base.parameters()))
     assert all(p is not q for p, q in zip(m.parameters(), base.parameters()))
 
@@ -47,13 +47,13 @@ def test_shared_copy_shares_frozen_weights():
 def test_the_folded_alternative_runs_hut_on_the_folded_path_only():
     from hut.methods.hut import hut_layers
 
-    base = C.build_base("roberta_large", 1, 512, "cpu", 0)
-    paths = {name: {layer.path for _, layer in hut_layers(C.build_candidate(name, base).model)}
+    base = candidates.build_base("roberta_large", 1, 512, "cpu", 0)
+    paths = {name: {layer.path for _, layer in hut_layers(candidates.build_candidate(name, base).model)}
              for name in ("hut", "hut@folded")}
     assert paths == {"hut": {"auto"}, "hut@folded": {"folded"}}
     # and the base model's frozen weights are shared, not copied, by both
     for name in ("hut", "hut@folded"):
-        cand = C.build_candidate(name, base)
+        cand = candidates.build_candidate(name, base)
         frozen = [p for p in cand.model.parameters() if not p.requires_grad]
         assert frozen and all(p.untyped_storage().data_ptr() in base.ptrs for p in frozen)
 
@@ -139,7 +139,8 @@ def test_gpu_check_stops_without_cuda(tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present: make gpu-check runs for real")
-    p = subprocess.run(["bash", "scripts/gpu_check.sh"], env={"PY": sys.executable, "OUT": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    p = subprocess.run(["bash", "scripts/gpu_check.sh"], env={"PY": sys.executable, "OUT": str(tmp_path),
+                                                              "PATH": "/usr/bin:/bin"},
                        capture_output=True, text=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
     assert p.returncode != 0 and "no CUDA device" in p.stderr
     assert not any(tmp_path.iterdir())  # nothing written

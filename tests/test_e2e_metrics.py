@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hut import e2e_metrics as cli
-from hut.metrics import e2e as E
+from hut.metrics import e2e as e2e_scores
 from hut.metrics import mteval
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,16 +80,16 @@ CIDEr: 2.3039
 
 @pytest.fixture(scope="module")
 def example_details():
-    refs = E.read_references(EXAMPLE / "devel-conc.txt")
-    outs = E.read_outputs(EXAMPLE / "baseline-output.txt")
-    return E.e2e_score_details(outs, refs)
+    refs = e2e_scores.read_references(EXAMPLE / "devel-conc.txt")
+    outs = e2e_scores.read_outputs(EXAMPLE / "baseline-output.txt")
+    return e2e_scores.e2e_score_details(outs, refs)
 
 
 # ------------------------------------------------------------------ the official example, exactly
 
 @needs_real
 def test_example_five_scores_match_official(example_details):
-    got = {m: round(example_details[m], 4) for m in E.METRIC_NAMES}
+    got = {m: round(example_details[m], 4) for m in e2e_scores.METRIC_NAMES}
     assert got == OFFICIAL
 
 
@@ -103,10 +103,10 @@ def test_example_cumulative_bleu_nist_match_perl(example_details):
 
 @needs_real
 def test_e2e_scores_api_keys_and_values():
-    refs = E.read_references(EXAMPLE / "devel-conc.txt")
-    outs = E.read_outputs(EXAMPLE / "baseline-output.txt")
-    s = E.e2e_scores(outs, refs)
-    assert list(s) == list(E.METRIC_NAMES)
+    refs = e2e_scores.read_references(EXAMPLE / "devel-conc.txt")
+    outs = e2e_scores.read_outputs(EXAMPLE / "baseline-output.txt")
+    s = e2e_scores.e2e_scores(outs, refs)
+    assert list(s) == list(e2e_scores.METRIC_NAMES)
     assert all(isinstance(v, float) for v in s.values())
     assert {m: round(v, 4) for m, v in s.items()} == OFFICIAL
 
@@ -114,20 +114,20 @@ def test_e2e_scores_api_keys_and_values():
 def test_empty_outputs_score_as_the_official_script_scores_them():
     """Empty outputs stay empty (the official measure_scores.py figures, fixtures/e2e_metrics/README.md);
     scoring them as "." instead earns BLEU/NIST credit for the references' full stops."""
-    refs = E.read_references(FIX / "refs.txt")
-    outs = E.read_outputs(FIX / "outputs_with_empty.txt")
+    refs = e2e_scores.read_references(FIX / "refs.txt")
+    outs = e2e_scores.read_outputs(FIX / "outputs_with_empty.txt")
     assert len(outs) == len(refs) == 4 and outs[1] == outs[3] == ""
-    got = {m: round(v, 4) for m, v in E.e2e_scores(outs, refs).items()}
+    got = {m: round(v, 4) for m, v in e2e_scores.e2e_scores(outs, refs).items()}
     assert got == {"BLEU": 0.2601, "NIST": 0.2276, "METEOR": 0.2209, "ROUGE_L": 0.3263, "CIDEr": 1.2276}
-    dotted = E.e2e_scores([o or "." for o in outs], refs)
+    dotted = e2e_scores.e2e_scores([o or "." for o in outs], refs)
     assert dotted["BLEU"] > got["BLEU"]
 
 
 @needs_real
 def test_example_bleu_nist_need_no_java(tmp_path):
-    refs = E.read_references(EXAMPLE / "devel-conc.txt")
-    outs = E.read_outputs(EXAMPLE / "baseline-output.txt")
-    d = E.e2e_score_details(outs, refs, metrics=("BLEU", "NIST"), java=str(tmp_path / "no-java"))
+    refs = e2e_scores.read_references(EXAMPLE / "devel-conc.txt")
+    outs = e2e_scores.read_outputs(EXAMPLE / "baseline-output.txt")
+    d = e2e_scores.e2e_score_details(outs, refs, metrics=("BLEU", "NIST"), java=str(tmp_path / "no-java"))
     assert round(d["BLEU"], 4) == OFFICIAL["BLEU"] and round(d["NIST"], 4) == OFFICIAL["NIST"]
     assert "METEOR" not in d
 
@@ -136,13 +136,13 @@ def test_example_bleu_nist_need_no_java(tmp_path):
 
 @pytest.fixture(scope="module")
 def test_refs():
-    return E.read_references(TEST_REFS)
+    return e2e_scores.read_references(TEST_REFS)
 
 
 @needs_systems
 @pytest.mark.parametrize("name", list(SYSTEMS))
 def test_full_test_set_bleu_nist_match_perl(test_refs, name):
-    d = E.mteval_bleu_nist(E.read_outputs(SYS_DIR / f"{name}.txt"), test_refs)
+    d = e2e_scores.mteval_bleu_nist(e2e_scores.read_outputs(SYS_DIR / f"{name}.txt"), test_refs)
     assert round(d["BLEU"], 4) == SYSTEMS[name]["BLEU"]
     assert round(d["NIST"], 4) == SYSTEMS[name]["NIST"]
     assert [round(v, 4) for v in d["NIST_cumulative"]] == SYSTEMS_NIST_CUM[name]
@@ -151,13 +151,13 @@ def test_full_test_set_bleu_nist_match_perl(test_refs, name):
     # reference length, not the total over the largest number of references (45)
     assert d["n_references"] == 4693
     assert d["nist_ref_length"] == pytest.approx(sum(
-        len(E.mteval_tokenize(r).split()) for rs in test_refs for r in rs) * 630 / 4693)
+        len(e2e_scores.mteval_tokenize(r).split()) for rs in test_refs for r in rs) * 630 / 4693)
 
 
 @needs_systems
 @pytest.mark.parametrize("name", list(SYSTEMS))
 def test_full_test_set_five_scores_match_official(test_refs, name):
-    s = E.e2e_scores(E.read_outputs(SYS_DIR / f"{name}.txt"), test_refs)
+    s = e2e_scores.e2e_scores(e2e_scores.read_outputs(SYS_DIR / f"{name}.txt"), test_refs)
     assert {m: round(v, 4) for m, v in s.items()} == SYSTEMS[name]
 
 
@@ -179,7 +179,7 @@ def test_cli_json(capsys):
     lines = out.strip().splitlines()
     assert len(lines) == 1
     obj = json.loads(lines[0])
-    assert list(obj) == list(E.METRIC_NAMES)
+    assert list(obj) == list(e2e_scores.METRIC_NAMES)
     assert {m: round(v, 4) for m, v in obj.items()} == OFFICIAL
 
 
@@ -202,7 +202,7 @@ def test_cli_details_json_has_the_intermediates(capsys):
                    "--details", "--json"])
     assert rc == 0
     obj = json.loads(capsys.readouterr().out)
-    assert list(obj) == list(E.METRIC_NAMES) + list(cli.DETAIL_KEYS)
+    assert list(obj) == list(e2e_scores.METRIC_NAMES) + list(cli.DETAIL_KEYS)
     assert obj["nist_ref_length"] == 5.0 and obj["n_references"] == 4 and obj["hyp_length"] == 4
 
 
@@ -213,16 +213,17 @@ def test_cli_module_entry_point_subprocess():
          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     obj = json.loads(proc.stdout)
-    assert list(obj) == list(E.METRIC_NAMES)
-    inproc = E.e2e_scores(E.read_outputs(FIX / "outputs.txt"), E.read_references(FIX / "refs.txt"))
+    assert list(obj) == list(e2e_scores.METRIC_NAMES)
+    inproc = e2e_scores.e2e_scores(e2e_scores.read_outputs(FIX / "outputs.txt"),
+                                    e2e_scores.read_references(FIX / "refs.txt"))
     assert obj == pytest.approx(inproc, abs=1e-12)
 
 
 # ------------------------------------------------------------------ reference formats
 
 def test_fixture_csv_and_blocks_read_the_same():
-    blocks = E.read_references(FIX / "refs.txt")
-    csv_refs = E.read_references(FIX / "refs.csv")
+    blocks = e2e_scores.read_references(FIX / "refs.txt")
+    csv_refs = e2e_scores.read_references(FIX / "refs.csv")
     assert blocks == csv_refs
     assert [len(r) for r in blocks] == [3, 2, 1, 2]  # the repeated, non-adjacent MR stays apart
     assert csv_refs[3][1] == 'A pub, "The Eagle", is at the riverside.'
@@ -242,14 +243,14 @@ def test_csv_detected_by_content_and_scores_identical(tmp_path, capsys):
 
 @needs_real
 def test_example_as_official_csv_gives_identical_scores(tmp_path, capsys):
-    refs = E.read_references(EXAMPLE / "devel-conc.txt")
+    refs = e2e_scores.read_references(EXAMPLE / "devel-conc.txt")
     csv_path = tmp_path / "example.csv"
     lines = ['"mr","ref"']
     for i, rs in enumerate(refs):
         for r in rs:
             lines.append('"name[Inst %d], area[city centre]","%s"' % (i, r.replace('"', '""')))
     csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert E.read_references(csv_path) == refs
+    assert e2e_scores.read_references(csv_path) == refs
     assert cli.main([str(csv_path), str(EXAMPLE / "baseline-output.txt")]) == 0
     assert capsys.readouterr().out == OFFICIAL_STDOUT
 
@@ -258,24 +259,24 @@ def test_csv_repairs_like_the_official_reader(tmp_path):
     p = tmp_path / "r.csv"
     p.write_text('\ufeffmr,ref\n"name[A], priceRange[Â£20-25]",A costs Â£20-25.\n'
                  '"name[A], priceRange[Â£20-25]",Caf\u00c3\u00a9 A.\n\n', encoding="utf-8")
-    assert E.read_references(p) == [["A costs £20-25.", "Café A."]]
+    assert e2e_scores.read_references(p) == [["A costs £20-25.", "Café A."]]
 
 
 def test_plain_text_reference_layouts(tmp_path):
     single = tmp_path / "single.txt"
     single.write_text("one ref\nanother ref\nthird\n", encoding="utf-8")
-    assert E.read_references(single) == [["one ref"], ["another ref"], ["third"]]
-    assert E.read_references(single, n_outputs=1) == [["one ref", "another ref", "third"]]
+    assert e2e_scores.read_references(single) == [["one ref"], ["another ref"], ["third"]]
+    assert e2e_scores.read_references(single, n_outputs=1) == [["one ref", "another ref", "third"]]
     gaps = tmp_path / "gaps.txt"
     gaps.write_text("a\nb\n\n\n\nc\n\n", encoding="utf-8")
-    assert E.read_references(gaps) == [["a", "b"], ["c"]]
+    assert e2e_scores.read_references(gaps) == [["a", "b"], ["c"]]
 
 
 # ------------------------------------------------------------------ errors
 
 def test_count_mismatch_names_both_files(tmp_path, capsys):
     short = tmp_path / "short-outputs.txt"
-    short.write_text("\n".join(E.read_outputs(FIX / "outputs.txt")[:3]) + "\n", encoding="utf-8")
+    short.write_text("\n".join(e2e_scores.read_outputs(FIX / "outputs.txt")[:3]) + "\n", encoding="utf-8")
     rc = cli.main([str(FIX / "refs.txt"), str(short)])
     err = capsys.readouterr().err
     assert rc == 2
@@ -284,21 +285,21 @@ def test_count_mismatch_names_both_files(tmp_path, capsys):
     with pytest.raises(cli.InputMismatchError, match="4 instances"):
         cli.load_pair(str(FIX / "refs.csv"), str(short))
     with pytest.raises(ValueError, match="must match"):
-        E.e2e_scores(["a", "b"], [["a"]])
+        e2e_scores.e2e_scores(["a", "b"], [["a"]])
 
 
 def test_java_missing_api(tmp_path, monkeypatch):
-    refs = E.read_references(FIX / "refs.txt")
-    outs = E.read_outputs(FIX / "outputs.txt")
-    with pytest.raises(E.JavaNotFoundError, match="Java runtime not found"):
-        E.e2e_scores(outs, refs, java=str(tmp_path / "no-java"))
+    refs = e2e_scores.read_references(FIX / "refs.txt")
+    outs = e2e_scores.read_outputs(FIX / "outputs.txt")
+    with pytest.raises(e2e_scores.JavaNotFoundError, match="Java runtime not found"):
+        e2e_scores.e2e_scores(outs, refs, java=str(tmp_path / "no-java"))
     monkeypatch.setenv("HUT_JAVA", str(tmp_path / "still-no-java"))
-    with pytest.raises(E.JavaNotFoundError, match="HUT_JAVA"):
-        E.e2e_scores(outs, refs)
+    with pytest.raises(e2e_scores.JavaNotFoundError, match="HUT_JAVA"):
+        e2e_scores.e2e_scores(outs, refs)
     monkeypatch.delenv("HUT_JAVA")
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(E.JavaNotFoundError, match="on PATH"):
-        E.e2e_scores(outs, refs)
+    with pytest.raises(e2e_scores.JavaNotFoundError, match="on PATH"):
+        e2e_scores.e2e_scores(outs, refs)
 
 
 def test_java_missing_cli(tmp_path):
@@ -316,9 +317,9 @@ def test_java_missing_cli(tmp_path):
 
 def test_mteval_tokenisation():
     s = 'Hello, World! It costs £20-25 (3.5 km), isn\'t it? A&amp;B "quoted" x/y É'
-    assert E.mteval_tokenize(s) == (
+    assert e2e_scores.mteval_tokenize(s) == (
         'hello , world ! it costs £20 - 25 ( 3.5 km ) , isn\'t it ? a & b " quoted " x / y É')
-    assert E.mteval_tokenize("  1,000.5  end.\n next ") == "1,000.5 end . next"
+    assert e2e_scores.mteval_tokenize("  1,000.5  end.\n next ") == "1,000.5 end . next"
 
 
 def test_closest_reference_length_fold():
@@ -348,8 +349,8 @@ def test_nist_unequal_reference_counts_by_hand():
     * BLEU: closest reference lengths 3 and 2, brevity penalty exp(1 - 5/4), all n-grams match.
     The official script prints NIST 2.3717 and BLEU 0.7788 for these two files.
     """
-    d = E.mteval_bleu_nist(E.read_outputs(FIX / "unequal_outputs.txt"),
-                           E.read_references(FIX / "unequal_refs.txt"))
+    d = e2e_scores.mteval_bleu_nist(e2e_scores.read_outputs(FIX / "unequal_outputs.txt"),
+                           e2e_scores.read_references(FIX / "unequal_refs.txt"))
     lp = _nist_lp(4 / 5)
     assert d["n_references"] == 4 and d["nist_ref_length"] == 5.0 and d["hyp_length"] == 4
     assert d["nist_length_penalty"] == pytest.approx(lp, rel=1e-12)
@@ -365,19 +366,19 @@ def test_nist_unequal_reference_counts_by_hand():
 def test_empty_references_count_for_nothing():
     # the official script pads every instance to the largest number of references with empty
     # ones; an empty reference is no reference: every figure stays the same
-    refs = E.read_references(FIX / "unequal_refs.txt")
-    outs = E.read_outputs(FIX / "unequal_outputs.txt")
+    refs = e2e_scores.read_references(FIX / "unequal_refs.txt")
+    outs = e2e_scores.read_outputs(FIX / "unequal_outputs.txt")
     padded = [rs + [""] * (3 - len(rs)) for rs in refs]
     assert padded[0] == ["the cat sat", "", ""]
-    assert E.mteval_bleu_nist(outs, padded) == E.mteval_bleu_nist(outs, refs)
+    assert e2e_scores.mteval_bleu_nist(outs, padded) == e2e_scores.mteval_bleu_nist(outs, refs)
     # nor does one that the mteval normalisation empties
-    assert E.mteval_bleu_nist(outs, [rs + [" <skipped> "] for rs in refs]) == \
-        E.mteval_bleu_nist(outs, refs)
+    assert e2e_scores.mteval_bleu_nist(outs, [rs + [" <skipped> "] for rs in refs]) == \
+        e2e_scores.mteval_bleu_nist(outs, refs)
 
 
 def test_nist_info_perl_truthiness_of_zero_prefix():
     # mteval takes the (n-1)-gram "0" as false and divides by the total number of reference words
-    d = E.mteval_bleu_nist(["0 x"], [["0 x y", "x y"]])
+    d = e2e_scores.mteval_bleu_nist(["0 x"], [["0 x y", "x y"]])
     lp = d["nist_length_penalty"]
     assert 0 < lp < 1
     assert d["NIST_individual"][1] == pytest.approx(math.log2(5) * lp)
@@ -385,6 +386,6 @@ def test_nist_info_perl_truthiness_of_zero_prefix():
 
 def test_identical_output_scores_perfect_bleu():
     refs = [["the cat sat on the mat today"], ["a dog ran in the park"]]
-    d = E.mteval_bleu_nist(["the cat sat on the mat today", "a dog ran in the park"], refs)
+    d = e2e_scores.mteval_bleu_nist(["the cat sat on the mat today", "a dog ran in the park"], refs)
     assert d["BLEU"] == pytest.approx(1.0)
     assert d["BLEU_cumulative"] == pytest.approx([1.0] * 4)

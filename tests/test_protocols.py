@@ -14,7 +14,7 @@ import pytest
 
 from hut.aggregate import options
 from hut.results import aggregate
-from hut.results.judge import protocols as PR
+from hut.results.judge import protocols
 from hut.results.runs import load_runs
 
 OWN = 1e-3
@@ -68,15 +68,15 @@ def searched(tmp_path):
 
 def test_runs_sort_into_as_configured_tuned_and_search_points(searched):
     runs, _ = load_runs(searched)
-    searches, problems = PR.load_searches(searched)
+    searches, problems = protocols.load_searches(searched)
     assert not problems and len(searches) == 2
-    conf = PR.configured(runs)
-    tuned = PR.tuned(runs, searches, searched)
-    points = PR.searched(runs, searches)
-    assert {(r.method, PR.value_of(r)) for r in conf} == {("hut", OWN), ("lora", OWN)}
-    assert {(r.method, PR.value_of(r), r.seed) for r in tuned} == {
+    conf = protocols.configured(runs)
+    tuned = protocols.tuned(runs, searches, searched)
+    points = protocols.searched(runs, searches)
+    assert {(r.method, protocols.value_of(r)) for r in conf} == {("hut", OWN), ("lora", OWN)}
+    assert {(r.method, protocols.value_of(r), r.seed) for r in tuned} == {
         ("hut", 1e-2, 0), ("hut", 1e-2, 1), ("hut", 1e-2, 2), ("lora", OWN, 0), ("lora", OWN, 1), ("lora", OWN, 2)}
-    assert {(r.method, PR.value_of(r)) for r in points} == {("hut", 1e-4), ("lora", 1e-4), ("lora", 1e-2)}
+    assert {(r.method, protocols.value_of(r)) for r in points} == {("hut", 1e-4), ("lora", 1e-4), ("lora", 1e-2)}
 
 
 def test_the_report_gives_both_verdicts_and_says_tuning_changes_one(searched, tmp_path):
@@ -102,5 +102,5 @@ def test_the_report_gives_both_verdicts_and_says_tuning_changes_one(searched, tm
 
 def test_a_broken_selection_file_is_a_problem_named_by_path(searched):
     (searched / "debug_tune/mrpc/hut/tiny_roberta/tune-debug_tune.json").write_text("{not json")
-    searches, problems = PR.load_searches(searched)
+    searches, problems = protocols.load_searches(searched)
     assert len(searches) == 1 and problems[0].path.endswith("hut/tiny_roberta/tune-debug_tune.json")

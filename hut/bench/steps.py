@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from hut.activations import SavedTensors
-from hut.bench import candidates as C
+from hut.bench import candidates
 from hut.bench.measure import Ratio, Timer, agree, interleaved, paired_ratio
 from hut.methods import merge_model
 
@@ -37,7 +37,7 @@ def autocast(device: str, dtype: str):
     return nullcontext()
 
 
-def train_step(c: C.Candidate, batch: Mapping[str, torch.Tensor], device: str, dtype: str) -> torch.Tensor:
+def train_step(c: candidates.Candidate, batch: Mapping[str, torch.Tensor], device: str, dtype: str) -> torch.Tensor:
     """One forward, backward and optimiser step; the (detached) loss."""
     with autocast(device, dtype):
         loss = c.model(**batch).loss
@@ -50,10 +50,10 @@ def train_step(c: C.Candidate, batch: Mapping[str, torch.Tensor], device: str, d
     return loss.detach()
 
 
-def memory(c: C.Candidate, batch: Mapping[str, torch.Tensor], device: str, dtype: str) -> dict[str, float]:
+def memory(c: candidates.Candidate, batch: Mapping[str, torch.Tensor], device: str, dtype: str) -> dict[str, float]:
     weights = list(c.model.parameters()) + list(c.model.buffers())
-    params = C.storages(weights)
-    trainable = sum(C.storages([p for p in c.model.parameters() if p.requires_grad]).values())
+    params = candidates.storages(weights)
+    trainable = sum(candidates.storages([p for p in c.model.parameters() if p.requires_grad]).values())
     gc.collect()
     if device == "cuda":
         torch.cuda.synchronize()
@@ -63,7 +63,7 @@ def memory(c: C.Candidate, batch: Mapping[str, torch.Tensor], device: str, dtype
         train_step(c, batch, device, dtype)
     optim = 0
     if c.optimizer is not None:
-        optim = sum(C.storages([v for s in c.optimizer.state.values() for v in s.values()
+        optim = sum(candidates.storages([v for s in c.optimizer.state.values() for v in s.values()
                                 if isinstance(v, torch.Tensor) and v.dim() > 0]).values())
     act = saved.bytes
     out = {"saved_activations_mb": act / MIB, "weights_mb": sum(params.values()) / MIB,
@@ -89,20 +89,20 @@ def _ratios(times: Mapping[str, Any], ref: str, key: str = "cpu") -> dict[str, d
 def bench_model(model: str, s: Mapping[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
     device, dtype = s["device"], s["dtype"]
     t0 = time.time()
-    base = C.build_base(model, s["layers"], s.get("vocab"), device, s["seed"])
-    batch = C.make_batch(base, s["batch"], s["seq"], device, s["seed"])
+    base = candidates.build_base(model, s["layers"], s.get("vocab"), device, s["seed"])
+    batch = candidates.make_batch(base, s["batch"], s["seq"], device, s["seed"])
     depth = base.model.config.num_hidden_layers  # GPT-2's config maps it to n_layer
     log(f"[{model}] {depth} layers, batch {s['batch']} x {s['seq']}, {dtype}, built in {time.time() - t0:.1f} s")
     cands, failed = [], {}
-    for name in C.candidate_names(s["methods"]):
+    for name in candidates.candidate_names(s["methods"]):
         try:
-            cands.append(C.build_candidate(name, base))
+            cands.append(candidates.build_candidate(name, base))
         except Exception as e:  # noqa: BLE001 - one method failing must not lose the others
             failed[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
             log(f"  [{name}] cannot be built: {failed[name]}")
     timer = Timer(device)
 
-    def step(c: C.Candidate) -> tuple[float, float]:
+    def step(c: candidates.Candidate) -> tuple[float, float]:
         if c.error:
             return float("nan"), float("nan")
         try:
@@ -116,15 +116,16 @@ def bench_model(model: str, s: Mapping[str, Any], log: Callable[[str], None]) ->
     for rep in range(int(s["repeats"])):
         times = interleaved(cands, step, int(s["rounds"]), int(s["warmup"]), log)
         ok = {c.name: t for c, t in times.items() if not c.error and t.cpu and not any(math.isnan(x) for x in t.cpu)}
-        repeats.append({"times": ok, "to_floor": _ratios(ok, C.FLOOR), "to_lora": _ratios(ok, "lora"),
-                        "to_floor_wall": _ratios(ok, C.FLOOR, "wall"), "to_lora_wall": _ratios(ok, "lora", "wall")})
+        repeats.append({"times": ok, "to_floor": _ratios(ok, candidates.FLOOR), "to_lora": _ratios(ok, "lora"),
+                        "to_floor_wall": _ratios(ok, candidates.FLOOR, "wall"),
+                        "to_lora_wall": _ratios(ok, "lora", "wall")})
     for c in cands:
         if not c.error:
             try:
                 c.mem = memory(c, batch, device, dtype)
             except Exception as e:  # noqa: BLE001
                 c.error = f"memory: {type(e).__name__}: {e}"
-    floor_act = next((c.mem["saved_activations_mb"] for c in cands if c.name == C.FLOOR and c.mem), None)
+    floor_act = next((c.mem["saved_activations_mb"] for c in cands if c.name == candidates.FLOOR and c.mem), None)
     rows = []
     for c in cands:
         if c.error or c.name not in repeats[0]["times"]:
@@ -170,7 +171,7 @@ def _repeatable(rows) -> dict[str, Any]:
     """Do the first two repeats' intervals overlap, for every ratio to the floor and to LoRA?"""
     checks = []
     for r in rows:
-        for key, ref in (("ratio_to_floor", C.FLOOR), ("ratio_to_lora", "lora")):
+        for key, ref in (("ratio_to_floor", candidates.FLOOR), ("ratio_to_lora", "lora")):
             vals = [rep[key] for rep in r["repeats"][:2]]
             if r["method"] != ref and all(v is not None for v in vals):
                 a, b = (Ratio(v["ratio"], v["ci95"][0], v["ci95"][1], v["rounds"]) for v in vals)
@@ -179,16 +180,16 @@ def _repeatable(rows) -> dict[str, Any]:
             "disagree": [f"{m} {k}" for m, k, ok in checks if not ok]}
 
 
-def bench_inference(base: C.Base, batch: Mapping[str, torch.Tensor], s: Mapping[str, Any],
+def bench_inference(base: candidates.Base, batch: Mapping[str, torch.Tensor], s: Mapping[str, Any],
                     log: Callable[[str], None]) -> dict[str, Any]:
     """Forward latency: base, a copy of it (A/A control), HUT merged, HUT unmerged, LoRA unmerged (eval, interleaved)."""
     device, dtype = s["device"], s["dtype"]
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    variants: dict[str, torch.nn.Module] = {"base": C.shared_copy(base.model)}
+    variants: dict[str, torch.nn.Module] = {"base": candidates.shared_copy(base.model)}
     # A/A control: the same base model in its own memory. Merged HUT also runs the base's kernels on
     # weights of its own, so base_copy/base is the spread this measurement has when nothing differs.
     variants["base_copy"] = copy.deepcopy(variants["base"])
-    hut = C.build_candidate("hut", base)
+    hut = candidates.build_candidate("hut", base)
     g = torch.Generator().manual_seed(s["seed"] + 1)
     with torch.no_grad():  # move HUT off the identity so that the merge is not trivial
         for p in hut.model.parameters():
@@ -196,7 +197,7 @@ def bench_inference(base: C.Base, batch: Mapping[str, torch.Tensor], s: Mapping[
                 p.add_(torch.randn(p.shape, generator=g).to(p) * 0.01)
     variants["hut_unmerged"] = hut.model
     variants["hut_merged"] = merge_model(copy.deepcopy(hut.model), hut.method)
-    variants["lora_unmerged"] = C.build_candidate("lora", base).model
+    variants["lora_unmerged"] = candidates.build_candidate("lora", base).model
     for m in variants.values():
         m.eval()
     with torch.inference_mode(), autocast(device, dtype):

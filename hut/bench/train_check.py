@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import torch
 
 from hut.config import experiments as ex
-from hut.bench import candidates as C
+from hut.bench import candidates
 from hut.bench.measure import Timer
 from hut.bench.report import write
 from hut.bench.steps import train_step
@@ -34,16 +34,16 @@ from hut.results.render.formats import markdown as md_table
 
 
 def lr_and_wd(method: str, model: str) -> tuple[float, float]:
-    for cell in ex.cells(C.PAPER_TABLE[model]):
+    for cell in ex.cells(candidates.PAPER_TABLE[model]):
         if cell.config["method"]["name"] == method:
             t = cell.config["trainer"]
             return float(t["lr"]), float(t["weight_decay"])
-    raise SystemExit(f"hut.bench.train_check: no {C.PAPER_TABLE[model]} row for method {method!r}")
+    raise SystemExit(f"hut.bench.train_check: no {candidates.PAPER_TABLE[model]} row for method {method!r}")
 
 
 def train(method: str, dtype: str, s: dict[str, Any], base, data: torch.Tensor) -> dict[str, Any]:
     torch.manual_seed(s["seed"])
-    c = C.build_candidate(method, base)
+    c = candidates.build_candidate(method, base)
     lr, wd = lr_and_wd(method, base.name)
     for g in c.optimizer.param_groups:
         g["lr"], g["weight_decay"] = lr, wd
@@ -94,12 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("hut.bench.train_check: device=cuda but torch.cuda.is_available() is False")
     if s["device"] == "cpu":
         torch.set_num_threads(int(s["threads"]))
-    base = C.build_base(s["model"], s["layers"], s["vocab"], s["device"], s["seed"])
+    base = candidates.build_base(s["model"], s["layers"], s["vocab"], s["device"], s["seed"])
     if base.kind != "generation":
         raise SystemExit(f"hut.bench.train_check: model={s['model']} is not a language model (the task is "
                          "next-token prediction); use gpt2_medium")
     vocab = int(base.model.config.vocab_size)
-    data = torch.randint(3, vocab, (int(s["sequences"]), int(s["seq"])), generator=torch.Generator().manual_seed(s["seed"]))
+    data = torch.randint(3, vocab, (int(s["sequences"]), int(s["seq"])),
+                         generator=torch.Generator().manual_seed(s["seed"]))
     runs = [train(m, d, s, base, data) for m in s["methods"] for d in ("float32", "bf16")]
     by = {(r["method"], r["dtype"]): r for r in runs}
     ratio = {m: by[(m, "bf16")]["drop"] / by[(m, "float32")]["drop"] if by[(m, "float32")]["drop"] > 0 else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from hut.config.paper import PAPER_MODEL  # noqa: F401  (tables read it as P.PAPER_MODEL)
+from hut.config.paper import PAPER_MODEL  # noqa: F401  (tables read it as paper_figures.PAPER_MODEL)
 from hut.results.labels import method_label
 from hut.results.render.table import tex_escape
 

@@ -16,12 +16,12 @@ from typing import Mapping, Sequence
 
 from hut.config.paper import settings_file
 from hut.results.files import write_bytes
-from hut.results.judge import claims as C
-from hut.results.judge import protocols as PR
+from hut.results.judge import claims as claim_tests
+from hut.results.judge import protocols
 from hut.runs.tuning import SPLIT_LABELS
-from hut.results.judge import selection as SEL
-from hut.results.judge import stats as S
-from hut.results.judge import verdicts as V
+from hut.results.judge import selection as epoch_selection
+from hut.results.judge import stats
+from hut.results.judge import verdicts as cell_verdicts
 from hut.results.labels import method_label, model_label, task_label, task_metric
 from hut.results.layout import layout
 from hut.results.render.doc import Doc
@@ -48,22 +48,22 @@ def experiments_of(inp: Inputs, built: Mapping[str, Built]) -> dict[str, str]:
 
 
 def evaluate_claims(inp: Inputs, built: Mapping[str, Built],
-                    claims_file: str | Path | None = None) -> tuple[list[C.ClaimResult], list[dict]]:
+                    claims_file: str | Path | None = None) -> tuple[list[claim_tests.ClaimResult], list[dict]]:
     """(the results of the claims about tables built here, the claims about other tables)."""
     exps = experiments_of(inp, built)
     tables = {k: b.table for k, b in built.items()}
-    claims = C.load_claims(claims_file or C.CLAIMS_FILE)
+    claims = claim_tests.load_claims(claims_file or claim_tests.CLAIMS_FILE)
     here = [c for c in claims if c["table"] in built]
     # judged twice: on the runs as configured (the rows' own learning rates) and, where a learning-rate
     # search ran, on the tuned runs (each cell at its chosen learning rate)
-    configured = PR.configured(inp.runs)
+    configured = protocols.configured(inp.runs)
     searches = [x for x in inp.searches if x.experiment in set(exps.values())]
-    tuned = PR.tuned(inp.runs, searches, inp.results_dir) if searches else None
+    tuned = protocols.tuned(inp.runs, searches, inp.results_dir) if searches else None
     out = []
     for c in here:
-        res = C.evaluate(c, configured, exps, tables)
+        res = claim_tests.evaluate(c, configured, exps, tables)
         if tuned is not None and c["test"] != "fewest_flops":
-            res.tuned = C.evaluate(c, tuned, exps, tables)
+            res.tuned = claim_tests.evaluate(c, tuned, exps, tables)
         out.append(res)
     return out, [c for c in claims if c["table"] not in built]
 
@@ -82,7 +82,7 @@ def seed_rows(runs: Sequence[Run], results_dir: str,
               experiments: Sequence[str]) -> tuple[list[list[str]], list[dict], list[float]]:
     """Per cell: every seed's statistics, chance-level seeds and the selection figures."""
     mine = [r for r in runs if r.experiment in experiments]
-    sels = SEL.by_cell(mine, Path(results_dir), _cell_key)
+    sels = epoch_selection.by_cell(mine, Path(results_dir), _cell_key)
     groups: dict[tuple, list] = {}
     for r in mine:
         if r.status == "success":
@@ -92,7 +92,7 @@ def seed_rows(runs: Sequence[Run], results_dir: str,
         rs = sorted(groups[k], key=lambda r: r.seed)
         metric, _ = task_metric(k[1])
         vals = {r.seed: 100.0 * float(r.best[metric]) for r in rs if isinstance(r.best.get(metric), (int, float))}
-        s = S.summary(list(vals.values()))
+        s = stats.summary(list(vals.values()))
         sel = sels.get(k)
         nc = sel.not_converged if sel else []
         name = _cell_name(k, rs[0].label)
@@ -121,7 +121,7 @@ def _protocol(doc: Doc, inp: Inputs, built: Mapping[str, Built], cells: int, gap
         if key not in built:
             continue
         prows = inp.paper_rows(key)
-        rep = [(r, V.reported(key, r)) for r in prows]
+        rep = [(r, cell_verdicts.reported(key, r)) for r in prows]
         by_stat: dict[str, list[str]] = {}
         for r, x in rep:
             by_stat.setdefault(f"{x.statistic} of {x.seeds}" if x.statistic != "single" else "one figure, seeds not "
@@ -157,7 +157,7 @@ def _protocol(doc: Doc, inp: Inputs, built: Mapping[str, Built], cells: int, gap
     doc.ul(items)
 
 
-def tuned_verdict(r: C.ClaimResult) -> str:
+def tuned_verdict(r: claim_tests.ClaimResult) -> str:
     """The claim's verdict on the tuned runs: 'not searched' where no search ran, 'no tuned runs' where
     none of a search's final runs is about this claim."""
     if r.tuned is None:
@@ -165,11 +165,12 @@ def tuned_verdict(r: C.ClaimResult) -> str:
     return "no tuned runs" if r.tuned.verdict == "no records yet" else r.tuned.verdict
 
 
-def changed_by_tuning(r: C.ClaimResult) -> bool:
+def changed_by_tuning(r: claim_tests.ClaimResult) -> bool:
     return r.tuned is not None and tuned_verdict(r) != "no tuned runs" and tuned_verdict(r) != r.verdict
 
 
-def _claims(doc: Doc, results: Sequence[C.ClaimResult], elsewhere: Sequence[dict], csv_rows: list[dict]) -> None:
+def _claims(doc: Doc, results: Sequence[claim_tests.ClaimResult], elsewhere: Sequence[dict],
+            csv_rows: list[dict]) -> None:
     doc.h("Claims")
     twice = any(r.tuned is not None for r in results)
     if results:
@@ -207,7 +208,7 @@ def _claims(doc: Doc, results: Sequence[C.ClaimResult], elsewhere: Sequence[dict
             f"{c['id']} ({TABLE_TITLES.get(c['table'], c['table'])})" for c in elsewhere) + ".")
 
 
-def _searches(doc: Doc, searches: Sequence[PR.Search], csv_rows: list[dict]) -> None:
+def _searches(doc: Doc, searches: Sequence[protocols.Search], csv_rows: list[dict]) -> None:
     """Each search's grid, every point's score on the selection split, the choice and the grid's edge."""
     if not searches:
         return
@@ -253,7 +254,7 @@ def _verdicts(doc: Doc, built: Mapping[str, Built], exps: Mapping[str, str], csv
         vs = list(b.verdicts)
         if not vs:
             continue
-        n = V.counts(vs)
+        n = cell_verdicts.counts(vs)
         doc.h(f"{TABLE_TITLES.get(key, key)}, experiment `{exps.get(key, key)}`", 3)
         doc.p("; ".join(f"{k}: {c}" for k, c in sorted(n.items())) + " (cells of ours that stand for a paper cell"
               + ("; 'no runs': nothing finished yet, not listed" if n.get("no runs") else "") + ").")
@@ -282,8 +283,9 @@ def build_report(inp: Inputs, built: Mapping[str, Built], provenance: str,
           "within ± the tolerance), **differs** ↑/↓ (Welch's t-test from the paper's ± and seed count, or a "
           "one-sample t-test where it prints no ±), **inconclusive** (neither; with the seeds that would decide "
           "it at the observed std), **not comparable** (another model, data or setting than the paper's). "
-          f"α = {S.ALPHA}, Holm's correction over each table's cells. Tolerances (printed units): "
-          + ", ".join(f"{k} ±{v:g}" for k, v in V.TOLERANCES.items()) + " (why: `hut/results/judge/verdicts.py`). "
+          f"α = {stats.ALPHA}, Holm's correction over each table's cells. Tolerances (printed units): "
+          + ", ".join(f"{k} ±{v:g}" for k,
+                      v in cell_verdicts.TOLERANCES.items()) + " (why: `hut/results/judge/verdicts.py`). "
           "Markers beside ours − paper in the tables: ≈ reproduced, ↑/↓ differs, ? inconclusive.")
     csv_rows: list[dict] = []
     results, elsewhere = evaluate_claims(inp, built, claims_file)
@@ -299,16 +301,17 @@ def build_report(inp: Inputs, built: Mapping[str, Built], provenance: str,
                  if compact else "") + " The full table with the paper's rows: `tables/table5.md`.")
         doc.table([h if isinstance(h, str) else h[0] for h in t5.table.header],
                   [[c if isinstance(c, str) else c[0] for c in row] for row in t5.table.blocks[0][1]])
-    shown = PR.for_tables(inp.runs, inp.searches, inp.results_dir)  # search points: the section above
+    shown = protocols.for_tables(inp.runs, inp.searches, inp.results_dir)  # search points: the section above
     rows, cell_csv, gaps = seed_rows(shown, inp.results_dir, sorted(set(exps.values())))
     doc.h("Seeds, statistics and epoch selection per cell")
     if rows:
         doc.p("Every finished seed (task metric × 100 at the best dev epoch), mean, sample std, median, and the seeds "
-              f"at chance level (within {SEL.CHANCE_MARGIN:g} point of the majority class's accuracy, or of MCC / "
-              "Pearson 0: not converged; counted, never dropped; ? where the chance level is unknown). From the "
-              "per-epoch dev predictions: best = the best epoch on all of dev (the paper's protocol), last = the last "
+              f"at chance level (within {epoch_selection.CHANCE_MARGIN:g} point of the majority class's accuracy, "
+              "or of MCC / Pearson 0: not converged; counted, never dropped; ? where the chance level is unknown). "
+              "From the per-epoch dev predictions: best = the best epoch on all of dev (the paper's protocol), "
+              "last = the last "
               "epoch, split = the epoch chosen on one half of dev and scored on the other, both ways, averaged "
-              f"(halves: seed {SEL.SPLIT_SEED}), gap = best − split; means over seeds.")
+              f"(halves: seed {epoch_selection.SPLIT_SEED}), gap = best − split; means over seeds.")
         doc.table(["Cell", "n", "per seed", "mean", "std", "median", "not converged", "epochs", "best", "last",
                    "split", "gap"], rows)
     else:

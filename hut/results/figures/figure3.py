@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Mapping
 
 from hut import flops
-from hut.results import paper as P
+from hut.results import paper as paper_figures
 from hut.results.figures.costs import measure_run, span_note
 from hut.results.files import write_bytes
 from hut.results.labels import task_label
@@ -27,7 +27,8 @@ def _tasks_all_rows_share(averages: Mapping, tasks: list[str]) -> list[str]:
     have = [h for h in have if h]
     if not have or any(h >= set(tasks) for h in have):
         return list(tasks)
-    best = max(have, key=lambda h: (len(h), sum(1 for o in have if o >= h), [-tasks.index(t) for t in sorted(h, key=tasks.index)]))
+    best = max(have, key=lambda h: (len(h), sum(1 for o in have if o >= h),
+                                    [-tasks.index(t) for t in sorted(h, key=tasks.index)]))
     return [t for t in tasks if t in best]
 
 
@@ -62,20 +63,20 @@ def build_figure3(inp: Inputs, table1: Built, out_dir: Path) -> tuple[list[Path]
             skipped.append(f"{run.method}: {why}")
             continue
         ours.append((x, statistics.fmean(means), row.label or run.method))
-    t1 = {(r["method"], P.millions(r["params"])): r for r in inp.paper_rows("table1")}
+    t1 = {(r["method"], paper_figures.millions(r["params"])): r for r in inp.paper_rows("table1")}
     cols = list((inp.published.get("table1") or {}).get("columns") or [])
     theirs = []
     for r in inp.paper_rows("table2"):
-        row = t1.get((r["method"], P.millions(r["params"])))
+        row = t1.get((r["method"], paper_figures.millions(r["params"])))
         if row is not None and "avg" in cols and row["mean"][cols.index("avg")] is not None:
-            theirs.append((float(r["gflops"]), float(row["mean"][cols.index("avg")]), P.paper_label(r)))
+            theirs.append((float(r["gflops"]), float(row["mean"][cols.index("avg")]), paper_figures.paper_label(r)))
 
     fig = Figure(figsize=(10.0, 4.4), dpi=100)
     FigureCanvasAgg(fig)
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for ax, pts, color, xlabel, title in (
         (left, theirs, "tab:red", "GFLOPs (the paper's Table 2, Eq. 10–11 for HUT and LoRA)",
-         f"The paper ({P.CITATION}): Table 1 average"),
+         f"The paper ({paper_figures.CITATION}): Table 1 average"),
         (right, ours, "tab:blue", f"GFLOPs per training step, measured (forward + backward, {flops.BATCH} × "
          f"{flops.SEQ_LEN} tokens)", f"Ours (experiment {inp.experiments['table1']})"),
     ):

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
-from scipy import stats as st
+from scipy import stats as scipy_stats
 
-from hut.results.judge import stats as S
+from hut.results.judge import stats
 from hut.results.judge.verdicts import tolerance
 
 CLAIMS_FILE = Path(__file__).resolve().parents[3] / "configs" / "paper" / "claims.yaml"
@@ -100,8 +100,8 @@ def _metric(table: str, column: str) -> str:
     return column if table == "table3" else "score"
 
 
-def _interval_line(name: str, a: Sequence[float], b: Sequence[float]) -> tuple[str, S.Interval | None]:
-    iv = S.paired_interval(a, b)
+def _interval_line(name: str, a: Sequence[float], b: Sequence[float]) -> tuple[str, stats.Interval | None]:
+    iv = stats.paired_interval(a, b)
     if iv is None:
         return f"{name}: {len(a)} paired seed(s): too few for an interval", None
     return f"{name}: mean A − B {iv.mean:+.2f}, 95% bootstrap interval [{iv.low:+.2f}, {iv.high:+.2f}], n = {iv.n}", iv
@@ -165,7 +165,7 @@ def evaluate(claim: Mapping[str, Any], runs, experiments: Mapping[str, str], tab
     return res
 
 
-def _judge(test: str, iv: S.Interval | None, tol: float) -> str:
+def _judge(test: str, iv: stats.Interval | None, tol: float) -> str:
     if iv is None:
         return "inconclusive"
     if test == "paired_greater":
@@ -198,10 +198,10 @@ def _best_of(claim, runs, exp: str, a: dict, res: ClaimResult) -> ClaimResult:
             if len(xa) < 2 or len(xb) < 2:
                 status = "undecided" if status == "best" else status
                 continue
-            p = float(st.ttest_ind(xa, xb, equal_var=False).pvalue)
-            if statistics.fmean(xa) > statistics.fmean(xb) and p < S.ALPHA:
+            p = float(scipy_stats.ttest_ind(xa, xb, equal_var=False).pvalue)
+            if statistics.fmean(xa) > statistics.fmean(xb) and p < stats.ALPHA:
                 worst_p = max(worst_p, p)
-            elif statistics.fmean(xb) > statistics.fmean(xa) and p < S.ALPHA:
+            elif statistics.fmean(xb) > statistics.fmean(xa) and p < stats.ALPHA:
                 status = f"not best ({_name(key)} higher, Welch p = {p:.3g})"
             elif status == "best":
                 status = f"undecided (vs {_name(key)}: Welch p = {p:.3g})"

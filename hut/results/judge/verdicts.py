@@ -28,7 +28,7 @@ import yaml
 
 from hut.config import CONFIG_DIR
 from hut.config.paper import settings_file
-from hut.results.judge import stats as S
+from hut.results.judge import stats
 from hut.results.paper import millions
 
 # Tolerance of "reproduced", per metric, in the tables' printed units (GLUE and BLEU/METEOR/ROUGE-L
@@ -60,7 +60,7 @@ class CellCase:
     """What one verdict needs: our per-seed values and the paper's figure (both in printed units)."""
     label: str  # "HUT · SST-2"
     values: tuple[float, ...]
-    ref: S.Reference | None
+    ref: stats.Reference | None
     tol: float
     statistic: str = "mean"  # the paper row's statistic: mean | median
     comparable: bool = True
@@ -106,13 +106,13 @@ class Verdict:
         return s
 
 
-def judge(cases: Sequence[CellCase], alpha: float = S.ALPHA) -> list[Verdict]:
+def judge(cases: Sequence[CellCase], alpha: float = stats.ALPHA) -> list[Verdict]:
     """Verdicts of one table's cells; Holm's correction runs over the table's tested cells."""
     tested = [c.comparable and c.ref is not None and len(c.values) >= 2 for c in cases]
-    sums = [S.summary(c.values) for c in cases]
-    p_eq = [S.equivalence_test(s, c.ref, c.tol, c.statistic) if t else None for c, s, t in zip(cases, sums, tested)]
-    p_df = [S.difference_test(s, c.ref, c.statistic) if t else None for c, s, t in zip(cases, sums, tested)]
-    p_eq, p_df = S.holm(p_eq), S.holm(p_df)
+    sums = [stats.summary(c.values) for c in cases]
+    p_eq = [stats.equivalence_test(s, c.ref, c.tol, c.statistic) if t else None for c, s, t in zip(cases, sums, tested)]
+    p_df = [stats.difference_test(s, c.ref, c.statistic) if t else None for c, s, t in zip(cases, sums, tested)]
+    p_eq, p_df = stats.holm(p_eq), stats.holm(p_df)
     out = []
     for c, s, t, pe, pd in zip(cases, sums, tested, p_eq, p_df):
         ours = s.centre(c.statistic)
@@ -128,9 +128,10 @@ def judge(cases: Sequence[CellCase], alpha: float = S.ALPHA) -> list[Verdict]:
         elif pd is not None and pd < alpha:
             out.append(Verdict(c, "differs above" if diff > 0 else "differs below", ours, diff, pe, pd))
         else:
-            n = S.seeds_needed(diff, s.std, c.tol, c.ref, alpha)
+            n = stats.seeds_needed(diff, s.std, c.tol, c.ref, alpha)
             need = ("no estimate" if n is None
-                    else f"> {S.MAX_SEEDS} seeds (Δ at the tolerance's edge, or the paper's ± alone fills the margin)" if n > S.MAX_SEEDS
+                    else f"> {stats.MAX_SEEDS} seeds (Δ at the tolerance's edge, or the paper's ± alone fills the "
+                         f"margin)" if n > stats.MAX_SEEDS
                     else f"~{n} seeds would decide it at the observed std {s.std:.2f}")
             out.append(Verdict(c, "inconclusive", ours, diff, pe, pd, n, need))
     return out
@@ -142,7 +143,7 @@ def table_notes(verdicts: Sequence[Verdict]) -> list[str]:
     if not n:
         return []
     head = ("Verdicts against the paper (markers beside ours − paper: ≈ reproduced, ↑/↓ differs, ? inconclusive): "
-            + ", ".join(f"{c} {k}" for k, c in sorted(n.items())) + f"; α = {S.ALPHA}, Holm over the table "
+            + ", ".join(f"{c} {k}" for k, c in sorted(n.items())) + f"; α = {stats.ALPHA}, Holm over the table "
             "(`report.md` has the claims, seeds and selection).")
     return [head] + [f"Verdict: {v.text(2 if v.case.tol < 1 else 1)}" for v in verdicts if v.kind != "no runs"]
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from hut.results import paper as P
-from hut.results.judge import stats as S
-from hut.results.judge import verdicts as V
+from hut.results import paper as paper_figures
+from hut.results.judge import stats
+from hut.results.judge import verdicts as cell_verdicts
 from hut.results.labels import method_label, model_label, targets_label, task_label, task_metric
 from hut.results.layout import Layout
 from hut.results.render.table import NA, Table, tex_escape
@@ -19,7 +19,8 @@ from hut.results.tables.method_table import std_note
 from hut.results.tables.progress import summarise
 
 SCALE, DIGITS = 100.0, 1
-GRID_FIELDS = ["table", "source", "experiment", "method", "task", "overrides", "targets", "r", "metric", "scale", "mean", "std",
+GRID_FIELDS = ["table", "source", "experiment", "method", "task", "overrides", "targets", "r", "metric", "scale",
+               "mean", "std",
                "median", "n", "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds", "extra_seeds", "values"]
 
 
@@ -66,23 +67,25 @@ def _summarise(key: str, lay: Layout, mine: Sequence[Run]):
 
 
 def same_model(mine: Sequence[Run], key: str) -> bool:
-    return {r.model for r in mine if r.method == "hut"} <= {P.PAPER_MODEL[key]}
+    return {r.model for r in mine if r.method == "hut"} <= {paper_figures.PAPER_MODEL[key]}
 
 
-def case(label: str, cell: Cell, paper: float, mine: Sequence[Run], key: str) -> V.CellCase:
+def case(label: str, cell: Cell, paper: float, mine: Sequence[Run], key: str) -> cell_verdicts.CellCase:
     """A HUT cell against the paper's printed figure (no ±; HUT's own rows: mean of 5 seeds, Table 6's source)."""
-    rep = V.reported("table1", {"method": "hut", "params": "0.9M"})
+    rep = cell_verdicts.reported("table1", {"method": "hut", "params": "0.9M"})
     models = sorted({r.model for r in mine if r.method == "hut"})
-    reason = "" if same_model(mine, key) else f"{', '.join(map(model_label, models))}, not {model_label(P.PAPER_MODEL[key])}"
+    paper_model = model_label(paper_figures.PAPER_MODEL[key])
+    reason = "" if same_model(mine, key) else f"{', '.join(map(model_label, models))}, not {paper_model}"
     values = () if cell.mixed else tuple(v * SCALE for v in cell.values.values())
-    return V.CellCase(label, values, S.Reference(float(paper), None, rep.seeds), V.tolerance("score"),
+    return cell_verdicts.CellCase(label, values, stats.Reference(float(paper), None, rep.seeds),
+                                  cell_verdicts.tolerance("score"),
                       rep.statistic, not reason, reason)
 
 
 def judged(pending: list, cases: list) -> tuple[list, list]:
     """(the ours − paper rows, the verdicts of the table's HUT cells, Holm over the table): each
     verdict's marker beside its difference."""
-    verdicts = V.judge([c for _, _, c in cases])
+    verdicts = cell_verdicts.judge([c for _, _, c in cases])
     for (d_row, i, _), v in zip(cases, verdicts):
         if v.marker and d_row[i] != NA:
             d_row[i] += f" {v.marker}"
@@ -100,7 +103,8 @@ def seed_cell(key: str, lay: Layout, method: str, task: str, label: str, column:
 
 def models(mine: Sequence[Run], key: str, lay: Layout) -> str:
     """The models of the records; without records, those the sweep runs (else the paper's)."""
-    names = sorted({r.model for r in mine}) or sorted({row.key[2] for row in lay.rows}) or [P.PAPER_MODEL[key]]
+    names = (sorted({r.model for r in mine}) or sorted({row.key[2] for row in lay.rows})
+             or [paper_figures.PAPER_MODEL[key]])
     return ", ".join(model_label(m) for m in names)
 
 
@@ -125,11 +129,13 @@ def finish(inp: Inputs, key: str, title: str, caption: str, header: list, body: 
     if not mine:
         notes.insert(0, f"No records of experiment `{lay.experiment}` under `{inp.results_dir}` yet.")
     notes += inp.problem_notes(lay.experiment, problems)
-    notes += V.table_notes(verdicts)
+    notes += cell_verdicts.table_notes(verdicts)
     if not diff:
-        notes.append(f"Ours − paper: no HUT cell of ours on the paper's model ({model_label(P.PAPER_MODEL[key])}).")
+        notes.append("Ours − paper: no HUT cell of ours on the paper's model "
+                     f"({model_label(paper_figures.PAPER_MODEL[key])}).")
     progress, line = _summarise(key, lay, mine)
-    blocks = [(None, body), (P.block_title(key), ref)] + ([(P.differences_title(key), diff)] if diff else [])
+    blocks = [(None, body), (paper_figures.block_title(key), ref)]
+    blocks += [(paper_figures.differences_title(key), diff)] if diff else []
     table = Table(key, title, [caption, std_note(lay.seeds)], header, blocks, notes, GRID_FIELDS, csv_rows)
     return Built(table, tuple(verdicts), cells=tuple(seed_cells), progress=progress, problems=tuple(problems),
                  summary=(line,))

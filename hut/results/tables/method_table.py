@@ -12,11 +12,11 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from hut.results.judge import stats as S
-from hut.results.judge import protocols as PR
+from hut.results.judge import stats
+from hut.results.judge import protocols
 from hut.runs.tuning import SPLIT_LABELS
-from hut.results.judge import verdicts as V
-from hut.results import paper as P
+from hut.results.judge import verdicts as cell_verdicts
+from hut.results import paper as paper_figures
 from hut.results.labels import method_label, model_label
 from hut.results.layout import Layout, RowKey
 from hut.results.render.table import NA, Table, fmt_params, num, signed, tex_escape
@@ -88,7 +88,7 @@ def build_method_table(inp: Inputs, lay: Layout, key: str, title: str, caption: 
     table prints Table 1's)."""
     pk = paper_key or key
     problems: list[Problem] = []
-    shown = PR.for_tables(inp.runs, inp.searches, inp.results_dir)  # search points out, tuned rows in
+    shown = protocols.for_tables(inp.runs, inp.searches, inp.results_dir)  # search points out, tuned rows in
     mine = [r for r in shown if r.experiment == lay.experiment and any(c.select(r) for c in columns)]
     mine = dedupe(mine, lambda r: (r.task, r.row), problems)
     expected = [r.key for r in lay.rows]
@@ -149,17 +149,19 @@ def build_method_table(inp: Inputs, lay: Layout, key: str, title: str, caption: 
                            + f"{len(lay.seeds)} seeds)." if lay.rows and lay.seeds else "."))
     notes += protocol_notes
     notes += inp.problem_notes(lay.experiment, problems)
-    notes += V.table_notes(verdicts)
-    notes += P.anomaly_notes(pk, inp.paper_rows(pk))
+    notes += cell_verdicts.table_notes(verdicts)
+    notes += paper_figures.anomaly_notes(pk, inp.paper_rows(pk))
     if not diff:
         notes.append(f"Ours − paper: no row of ours reproduces a paper row on the paper's model "
-                     f"({model_label(P.PAPER_MODEL[pk])}) in experiment `{lay.experiment}`.")
-    blocks = [(None, body), (P.block_title(pk), ref)] + ([(P.differences_title(pk), diff)] if diff else [])
+                     f"({model_label(paper_figures.PAPER_MODEL[pk])}) in experiment `{lay.experiment}`.")
+    blocks = [(None, body), (paper_figures.block_title(pk), ref)]
+    blocks += [(paper_figures.differences_title(pk), diff)] if diff else []
     fields = ["table", "source", "experiment", "model", "method", "variant", "overrides", "label", "column", "metric",
               "scale", "mean", "std", "n", "n_expected", "seeds", "missing_seeds", "failed_seeds", "running_seeds",
               "extra_seeds", "adapter_params", "printed", "values", "median", "statistic", "verdict", "tolerance",
               "p_equivalence", "p_difference", "seeds_needed"]
-    models = ", ".join(model_label(m) for m in sorted({k[2] for k in keys if k[2]})) or model_label(P.PAPER_MODEL[pk])
+    models = (", ".join(model_label(m) for m in sorted({k[2] for k in keys if k[2]}))
+              or model_label(paper_figures.PAPER_MODEL[pk]))
     units = {(k, t): (row_label(k, labels.get(k), multi_model), t) for k in expected for t in lay.tasks}
 
     def outside(r: Run) -> tuple[str, str | None]:
@@ -204,28 +206,30 @@ def _paper_blocks(inp: Inputs, lay: Layout, key: str, keys, cells, averages, col
             j = pub_cols.index(c.paper) if c.paper in pub_cols else None
             mean = r["mean"][j] if j is not None else None
             std = (r.get("std") or [None] * len(pub_cols))[j] if j is not None else None
-            values.append(P.printed(mean, std, c.digits))
+            values.append(paper_figures.printed(mean, std, c.digits))
             if mean is not None:
-                csv_rows.append({**base, "source": "paper", "method": r["method"], "label": P.paper_label(r),
+                csv_rows.append({**base, "source": "paper", "method": r["method"], "label": paper_figures.paper_label(r),
                                  "column": c.key, "metric": c.metric, "scale": f"{c.scale:g}", "mean": num(float(mean)),
                                  "std": num(std if std is None else float(std)), "printed": str(r.get("params")),
-                                 "statistic": V.reported(key, r).statistic})
+                                 "statistic": cell_verdicts.reported(key, r).statistic})
         if avg:
             j = pub_cols.index("avg") if "avg" in pub_cols else None
-            values.append(P.printed(r["mean"][j] if j is not None else None, None, columns[0].digits))
-        ref.append([P.row_label(P.paper_label(r), bool(r.get("published_elsewhere"))), str(r.get("params") or NA)]
+            values.append(paper_figures.printed(r["mean"][j] if j is not None else None, None, columns[0].digits))
+        ref.append([paper_figures.row_label(paper_figures.paper_label(r), bool(r.get("published_elsewhere"))),
+                    str(r.get("params") or NA)]
                    + values)
     diff: list[list[Any]] = []
     for k in keys:
-        pr = P.match(prows, lay.paper_rows.get(k) or _recorded_paper_row(inp, lay, k))
-        if pr is None or k[2] != P.PAPER_MODEL[key] or k[3]:
+        pr = paper_figures.match(prows, lay.paper_rows.get(k) or _recorded_paper_row(inp, lay, k))
+        if pr is None or k[2] != paper_figures.PAPER_MODEL[key] or k[3]:
             continue
         avg_k, label = averages[k].average, averages[k].label
         cells_d = []
         for c in columns:
             v = judged.get(k, {}).get(c.key)
             d = v.diff if v is not None else None  # ours − paper in the paper row's statistic (mean or median)
-            cells_d.append(signed(d, c.digits) + (f" {v.marker}" if v is not None and v.marker and d is not None else ""))
+            marker = f" {v.marker}" if v is not None and v.marker and d is not None else ""
+            cells_d.append(signed(d, c.digits) + marker)
             if d is not None:
                 csv_rows.append({**base, "source": "ours-paper", "model": k[2], "method": k[0], "variant": k[1] or "",
                                  "label": label or "", "column": c.key, "metric": c.metric, "scale": f"{c.scale:g}",
@@ -254,7 +258,7 @@ def _verdicts(inp: Inputs, lay: Layout, key: str, keys, cells, averages, columns
     cases, where = [], []
     for k in keys:
         named = lay.paper_rows.get(k) or _recorded_paper_row(inp, lay, k)
-        pr = P.match(prows, named)
+        pr = paper_figures.match(prows, named)
         if pr is None and not named:
             same = [r for r in prows if r.get("method") == k[0]]
             pr = same[0] if len(same) == 1 else None
@@ -263,24 +267,25 @@ def _verdicts(inp: Inputs, lay: Layout, key: str, keys, cells, averages, columns
         reasons = []
         if not named:
             reasons.append("its config names no paper row: another setting")
-        if k[2] != P.PAPER_MODEL[key]:
-            reasons.append(f"{model_label(k[2])}, not {model_label(P.PAPER_MODEL[key])}")
+        if k[2] != paper_figures.PAPER_MODEL[key]:
+            reasons.append(f"{model_label(k[2])}, not {model_label(paper_figures.PAPER_MODEL[key])}")
         if k[3]:
             reasons.append(f"overrides {k[3]}")
-        rep = V.reported(key, pr)
+        rep = cell_verdicts.reported(key, pr)
         label = averages[k].label
         for c in columns:
             j = pub_cols.index(c.paper) if c.paper in pub_cols else None
             if j is None or pr["mean"][j] is None:
                 continue
             std = (pr.get("std") or [None] * len(pub_cols))[j]
-            ref = S.Reference(float(pr["mean"][j]), None if std is None else float(std), rep.seeds)
+            ref = stats.Reference(float(pr["mean"][j]), None if std is None else float(std), rep.seeds)
             values = tuple(v * c.scale for v in cells[(k, c.key)].values.values()) if not cells[(k, c.key)].mixed else ()
-            cases.append(V.CellCase(f"{row_label(k, label, False)} · {c.label}", values, ref, V.tolerance(c.metric),
+            cases.append(cell_verdicts.CellCase(f"{row_label(k, label, False)} · {c.label}", values, ref,
+                                                cell_verdicts.tolerance(c.metric),
                                     "median" if rep.statistic == "median" else "mean", not reasons,
                                     "; ".join(reasons)))
             where.append((k, c.key))
-    for (k, col), v in zip(where, V.judge(cases)):
+    for (k, col), v in zip(where, cell_verdicts.judge(cases)):
         out.setdefault(k, {})[col] = v
     return out
 
@@ -311,15 +316,15 @@ def _protocol_marks(inp: Inputs, lay: Layout, mine: Sequence[Run], columns: Sequ
         return {}, []
     marks: dict = {}
     for r in mine:
-        if (r.overrides or "").startswith(PR.TUNED) and (v := PR.value_of(r)) is not None:
+        if (r.overrides or "").startswith(protocols.TUNED) and (v := protocols.value_of(r)) is not None:
             for c in columns:
                 if c.select(r):
                     marks[(r.row, c.key)] = f" @ lr {v:g}"
-    tuned_rows = sorted({r.row for r in mine if (r.overrides or "").startswith(PR.TUNED)}, key=str)
+    tuned_rows = sorted({r.row for r in mine if (r.overrides or "").startswith(protocols.TUNED)}, key=str)
     configured = sorted({r.row for r in mine
-                         if r.row not in tuned_rows and f"{PR.LR_KEY}=" not in (r.overrides or "")}, key=str)
+                         if r.row not in tuned_rows and f"{protocols.LR_KEY}=" not in (r.overrides or "")}, key=str)
     split = {s.selection for s in searches}
-    points = len(PR.searched([r for r in inp.runs if r.experiment == lay.experiment], searches))
+    points = len(protocols.searched([r for r in inp.runs if r.experiment == lay.experiment], searches))
     names = {k: row_label(k, labels.get(k), multi_model) for k in (*configured, *tuned_rows)}
     notes = [f"Protocols: rows {', '.join(names[k] for k in configured) or '–'} "
              f"ran as configured (each row's own learning rate); rows "

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from hut import flops
-from hut.results import paper as P
+from hut.results import paper as paper_figures
 from hut.results.labels import method_label, model_label
 from hut.results.layout import layout
 from hut.config import load_group
@@ -37,14 +37,14 @@ def build_table2(inp: Inputs) -> Built:
 
     # (a) the paper's rows
     rows_t1 = {(r.paper_row or {}).get("method"): r for r in layout("table1", "table1").rows}
-    by_size = {((r.paper_row or {}).get("method"), P.millions((r.paper_row or {}).get("params"))): r
+    by_size = {((r.paper_row or {}).get("method"), paper_figures.millions((r.paper_row or {}).get("params"))): r
                for r in layout("table1", "table1").rows}
     a_head = ["Method (paper's row)", "#Params", "GFLOPs, paper", "GFLOPs, analytic (Eq. 10–11)", "formula",
               "Train step extra GFLOPs, measured", "extra elementwise MFLOPs"]
     a_body = []
     for pr in inp.paper_rows("table2"):
-        row = by_size.get((pr["method"], P.millions(pr["params"]))) or rows_t1.get(pr["method"])
-        label = P.paper_label(pr)
+        row = by_size.get((pr["method"], paper_figures.millions(pr["params"]))) or rows_t1.get(pr["method"])
+        label = paper_figures.paper_label(pr)
         formula = flops.ANALYTIC.get(pr["method"], (None, None))[0]
         analytic = (flops.analytic_flops(pr["method"], int(s["d"]), int(s["k"]), int(s["r"]), n_mat) / 1e9
                     if formula else None)
@@ -110,7 +110,8 @@ def build_table2(inp: Inputs) -> Built:
         f"the frozen model with only its classification head training (the floor). Elementwise: 1 FLOP per output "
         f"element of pointwise ATen ops (FlopCounterMode counts none), in MFLOPs.",
     ]
-    para_a = (f"(a) **The paper's rows** ({P.CITATION}, Table 2) beside the paper's own count, where it defines one "
+    para_a = (f"(a) **The paper's rows** ({paper_figures.CITATION}, Table 2) beside the paper's own count, "
+              "where it defines one "
               f"(Eq. 10–11: the FLOPs to form the updated weights once per step, q and v in all {s['layers']} layers "
               f"of RoBERTa-large, d = k = {s['d']}, r = {s['r']}), and what a training step of the same row's config "
               f"(configs/row/table1/) measures above the floor. The paper does not say how it counts the adapters' "
@@ -120,5 +121,6 @@ def build_table2(inp: Inputs) -> Built:
              "once per step; a measured step counts a whole forward/backward pass, in which the backward through "
              "the frozen network (needed by every method that adapts early layers) dominates."] + notes
     title = f"Table 2: FLOPs of HUT, LoRA and every registered method ({mname})"
-    return Built(Table("table2", title, caption, [], [], notes, FIELDS, csv_rows, parts=[(para_a, part_a), (para_b, part_b)]),
+    parts = [(para_a, part_a), (para_b, part_b)]
+    return Built(Table("table2", title, caption, [], [], notes, FIELDS, csv_rows, parts=parts),
                  summary=tuple(summary))
