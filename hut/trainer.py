@@ -263,8 +263,10 @@ def _end_epoch(s: _Training, epoch: int, loss_sum: torch.Tensor, loss_n: int, ex
     metrics = {k: float(v) for k, v in task.evaluate(s.model, acc, s.run.paths.dir).items()}
     if (saved := task.dev_predictions()) is not None and acc.is_main_process:
         store.save_dev_predictions(s.run, record, epoch + 1, saved)  # selection bias: hut.results.judge.selection
-    # the held-out tune split (data.tune_samples): what a learning-rate search selects on, never reported
-    tune = {f"tune_{k}": float(v) for k, v in (task.evaluate_tune(s.model, acc) or {}).items()}
+    # the held-out tune split (data.tune_samples): what a learning-rate search selects on, never reported;
+    # scored at the last epoch only, the one the search's rule reads (hut.tune.search)
+    last = epoch + 1 == s.epochs
+    tune = {f"tune_{k}": float(v) for k, v in ((task.evaluate_tune(s.model, acc) if last else None) or {}).items()}
     row = {"epoch": epoch + 1, "step": s.step, "train_loss": float(loss_sum) / max(loss_n, 1), **metrics, **tune}
     record["history"].append(row)
     record["last"] = row

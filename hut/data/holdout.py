@@ -1,7 +1,7 @@
 """The tune split: a seeded slice of the training split held out for choosing hyperparameters.
 
 :func:`hold_out` splits a training split's examples into the pool the run may train on and the held
-out ``tune`` slice, which is scored every epoch and never trained on nor reported
+out ``tune`` slice, which is scored at the last epoch and never trained on nor reported
 (``data.tune_samples``; docs/tuning.md). The slice depends only on the split's examples, their
 number and ``data.subset_seed``: every method, learning rate and run seed of a task holds out the
 same examples, and the hub and local layouts (the same examples in the same order,
