@@ -60,7 +60,7 @@ def test_demo_tiny_budget_end_to_end(tmp_path, monkeypatch, capsys):
     assert t3.count("[n=1]") == 10, t3  # 2 rows x 5 metrics, 1 seed
     t5 = (out / "tables" / "table5.md").read_text()
     assert "| r = 1 | r = 8 | r = 64 |" in t5 and f"| SST-2 (HUT-compact) {variant} | Wq, Wv |" in t5
-    assert t5.count("[n=2]") == 6, t5  # HUT and hut_compact x 3 ranks, 2 seeds each
+    assert t5.count("[n=1]") == 6, t5  # HUT and hut_compact x 3 ranks, 1 seed each
     report = (out / "report.md").read_text()
     assert "rank_is_only_adam_eps" in report and "not comparable" in report and "Table 5 (rank r)" in report
     claim = next(line for line in report.splitlines() if line.startswith("| hut_vs_lora_glue:"))
