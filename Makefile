@@ -30,16 +30,16 @@ install: $(VENV)/.installed ## create .venv (idempotent): torch (TORCH=, default
 
 install-demo: install ## the demo's small real models (already part of install; as install)
 
-test: install ## run the test suite on TEST_WORKERS=2 workers (what CI runs; the slow tests are `make test-slow`; est. ~6.5 min on 2 cores: the project's last timing, load not stated)
+test: install ## run the test suite on TEST_WORKERS=2 workers (what CI runs; the slow tests are `make test-slow`; 8 min 19 s measured at load 0.8 on a host in a slow state, 5 min 23 s earlier the same day)
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow" tests
 
 test-slow: install ## the long tests only (SIGKILL at every step, evaluation batch and file write; est. 5-10 min, not measured)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow tests
 
-demo: install ## mini reproduction + report (Tables 1, 3, 5; claims as configured and at searched learning rates), real data from HUT_DATA, CPU, offline (docs/tuning.md; est. ~20 min on 2 idle cores, not measured yet)
+demo: install ## mini reproduction + report (Tables 1, 3, 5; claims as configured and at searched learning rates), real data from HUT_DATA, CPU, offline (docs/tuning.md; 22 min 34 s measured on 2 idle cores of a host in a slow state, 20 min 01 s for eight more runs earlier: docs/demo.md#time)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo
 
-demo-e2e: install ## the demo's mini Table 3 alone: SmolLM2, HUT and LoRA on E2E (part of make demo), then the demo's tables (est. ~6.5 min on 2 idle cores: two runs of ~3 min)
+demo-e2e: install ## the demo's mini Table 3 alone: SmolLM2, HUT and LoRA on E2E (part of make demo), then the demo's tables (est. ~3.5 min on 2 idle cores: its two runs took 178 s and 185 s side by side in make demo)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo experiments=demo_e2e
 
 DEMO_AGGREGATE := results_dir=results/demo/runs out_dir=results/demo experiment=demo experiments.table5=demo_rank tables=[1,3,5]
