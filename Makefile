@@ -36,14 +36,14 @@ test: install ## run the test suite on TEST_WORKERS=2 workers (what CI runs; the
 test-slow: install ## the long tests only (SIGKILL at every step, evaluation batch and file write; est. 5-10 min, not measured)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow tests
 
-demo: install ## mini reproduction + report (Tables 1, 3, 5; claims as configured and at searched learning rates), real data from HUT_DATA, CPU, offline (docs/tuning.md; 22 min 34 s measured on 2 idle cores of a host in a slow state, 20 min 01 s for eight more runs earlier: docs/demo.md#time)
+demo: install ## mini reproduction + report (Tables 1, 3, 5; claims as configured and at searched learning rates), real data from HUT_DATA, CPU, offline (docs/tuning.md; 18 min 31 s measured on 2 idle cores, runs in bf16 autocast: docs/demo.md#time)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo
 
-demo-e2e: install ## the demo's mini Table 3 alone: SmolLM2, HUT and LoRA on E2E (part of make demo), then the demo's tables (est. ~3.5 min on 2 idle cores: its two runs took 178 s and 185 s side by side in make demo)
+demo-e2e: install ## the demo's mini Table 3 alone: SmolLM2, HUT and LoRA on E2E (part of make demo), then the demo's tables (est. ~3.5 min on 2 idle cores: its two runs took 194 s and 198 s side by side in make demo)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo experiments=demo_e2e
 
 DEMO_AGGREGATE := results_dir=results/demo/runs out_dir=results/demo experiment=demo experiments.table5=demo_rank tables=[1,3,5]
-demo-baselines: install ## the rows trimmed from the demo: FT and BitFit on the demo's tasks, 5 seeds, then the demo's tables (est. ~9 min: 20 runs at the demo's ~25-30 s, not measured)
+demo-baselines: install ## the rows trimmed from the demo: FT and BitFit on the demo's tasks, 5 seeds, then the demo's tables (est. ~7 min: 20 runs at the demo's 20-35 s, not measured)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.train -m experiment=demo row=demo/ft,demo/bitfit task=stsb,sst2 seed=0,1,2,3,4 data.source=local data.dir=$(HUT_DATA)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.aggregate $(DEMO_AGGREGATE)
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from hut import aggregate
 from hut.config import experiments as ex
 from hut.config import compose, split_own
+from hut.runtime import device
 from hut.tune import protocol as proto
 from hut.tune.jobs import Workers, run_jobs
 from hut.tune.search import Job, final_jobs, plan, search_jobs, select
@@ -89,6 +90,17 @@ def parse_args(argv: list[str]) -> tuple[list[str], list[str], str, int, list[st
     return exps, [a for a in extra if not a.startswith("tune.")], own.get("out_dir", OUT_DIR), workers, tune
 
 
+def precision_note(configs) -> str | None:
+    """What to pass when the runs ask for bf16 autocast on a CPU that does bf16 only by emulation (where
+    float32 is faster); None otherwise. The runs keep the precision they ask for."""
+    cpu_bf16 = [c for c in configs if str(c.trainer.mixed_precision) == "bf16" and str(c.trainer.device) == "cpu"]
+    if not cpu_bf16 or device.cpu_bf16_native() is not False:
+        return None
+    return ("hut.demo: this CPU has no native bf16 (AVX512-BF16 or AMX), so the demo's bf16 autocast "
+            "(configs/experiment/demo.yaml) runs slower here than float32; pass trainer.mixed_precision=no "
+            "for a faster demo in float32")
+
+
 def run_all(experiments: list[str], extra: list[str], workers: int = 1,
             tune: list[str] = ()) -> tuple[list[dict], str]:
     """Every run of the experiments and of their searches (finished ones are skipped); (records, results_dir)."""
@@ -99,8 +111,10 @@ def run_all(experiments: list[str], extra: list[str], workers: int = 1,
     searches = [(p, plan(p, e, runs)) for e in experiments if e in proto.known()
                 for p in [proto.load(e, tune)]]
     # every experiment's first run composed (a bad override is Hydra's error naming the key) before any runs
-    results_dirs = {str(compose(next(j for j in own if j.label.startswith(f"{e} ")).overrides).results_dir)
-                    for e in experiments}
+    firsts = [compose(next(j for j in own if j.label.startswith(f"{e} ")).overrides) for e in experiments]
+    results_dirs = {str(c.results_dir) for c in firsts}
+    if note := precision_note(firsts):
+        print(note, flush=True)
     if len(results_dirs) != 1:
         sys.exit(f"hut.demo: the demo's runs write to more than one results_dir ({sorted(results_dirs)})")
     jobs = [j for p, cells in searches for j in search_jobs(cells, p)] + own

@@ -103,3 +103,19 @@ def test_demo_rejects_unknown_arguments(monkeypatch):
     monkeypatch.setattr(demo, "choose_data_source", lambda: [])
     with pytest.raises(Exception, match="bogus"):  # Hydra's strict mode names the key, before any run
         demo.run_all(["demo"], ["trainer.bogus=1"])
+
+
+def test_demo_says_what_to_pass_when_its_bf16_autocast_is_emulated(monkeypatch):
+    """The demo runs in bf16 autocast (faster on a CPU with native bf16); where bf16 is only emulated it
+    names trainer.mixed_precision=no, and runs what it was asked to."""
+    from hut.config import compose
+
+    bf16 = compose(["experiment=demo", "row=demo/hut", "task=stsb"])
+    fp32 = compose(["experiment=demo", "row=demo/hut", "task=stsb", "trainer.mixed_precision=no"])
+    assert str(bf16.trainer.mixed_precision) == "bf16"
+    monkeypatch.setattr(demo.device, "cpu_bf16_native", lambda: False)
+    assert "pass trainer.mixed_precision=no" in demo.precision_note([fp32, bf16])
+    assert demo.precision_note([fp32]) is None
+    for native in (True, None):  # native, or unknown: nothing to say
+        monkeypatch.setattr(demo.device, "cpu_bf16_native", lambda native=native: native)
+        assert demo.precision_note([bf16]) is None

@@ -7,6 +7,7 @@ tables, draw the learning-rate figure, and ship the selection files with the rec
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -104,3 +105,27 @@ def test_a_broken_selection_file_is_a_problem_named_by_path(searched):
     (searched / "debug_tune/mrpc/hut/tiny_roberta/tune-debug_tune.json").write_text("{not json")
     searches, problems = protocols.load_searches(searched)
     assert len(searches) == 1 and problems[0].path.endswith("hut/tiny_roberta/tune-debug_tune.json")
+
+
+def test_a_choice_within_the_final_seeds_spread_is_said(searched, tmp_path):
+    """The chosen point's lead over the runner-up (selection split) against the final seeds' spread on the
+    same split: HUT's lead 0.10 is within the final seeds' std 0.2, LoRA's unknown without tune scores."""
+    for seed, tune in zip((0, 1, 2), (0.6, 0.8, 1.0)):
+        path = searched / f"debug_tune/mrpc/hut/tiny_roberta/trainer.lr=0.01/seed={seed}/metrics.json"
+        rec = json.loads(path.read_text())
+        rec["last"]["tune_score"] = tune
+        path.write_text(json.dumps(rec))
+    runs, _ = load_runs(searched)
+    searches, _ = protocols.load_searches(searched)
+    by = {s.method: s for s in searches}
+    lead, std = protocols.choice_margin(by["hut"], runs)
+    assert lead == pytest.approx(0.10) and std == pytest.approx(0.2)
+    assert protocols.choice_margin(by["lora"], runs) == (pytest.approx(0.75 - 0.50), None)  # no tune scores
+    split_dev = dataclasses.replace(by["hut"], selection="split_dev")
+    assert protocols.choice_margin(split_dev, runs)[1] is None
+    out = tmp_path / "out"
+    aggregate.build(options([f"results_dir={searched}", f"out_dir={out}", "experiment=debug_tune", "flops=false"]),
+                    log=lambda line: None)
+    rows = {x.split("·")[1].split()[0]: x for x in (out / "report.md").read_text().splitlines() if "the tune split" in x}
+    assert "+10.0 (seeds' std 20.0) **within the seeds' spread**" in rows["HUT"], rows
+    assert "| +25.0 |" in rows["LoRA"], rows

@@ -31,6 +31,17 @@ def test_resolve_device(monkeypatch):
     assert devices.resolve("auto") == "cuda" and devices.resolve("cuda") == "cuda"
 
 
+
+def test_cpu_bf16_native_reads_torchs_capabilities(monkeypatch):
+    """Native bf16 is AVX512-BF16 or AMX (or Arm's BF16); a CPU torch cannot describe is unknown, not False."""
+    for caps, native in [({"avx512_bf16": False, "amx_bf16": True}, True), ({"avx512_bf16": True}, True),
+                         ({"avx512_bf16": False, "amx_bf16": False, "avx2": True}, False), ({"avx2": True}, None)]:
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda caps=caps: caps)
+        assert devices.cpu_bf16_native() is native, caps
+        assert devices.describe(torch.device("cpu"), "bf16")["bf16_native"] is native
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    assert devices.cpu_bf16_native() is None
+
 @no_cuda
 @pytest.mark.slow  # a subprocess (~10-20 s on 2 busy cores); the in-process refusal is tested below
 def test_cli_cuda_without_a_gpu_is_one_line_naming_cuda(tmp_path):

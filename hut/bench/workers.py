@@ -18,31 +18,12 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
+from hut.bench.sweeps import experiment_jobs, timed
 from hut.config import cli_options
-from hut.config import experiments as ex
-from hut.tune.jobs import run_jobs
-from hut.tune.search import Job
-
-
-def _jobs(s: dict, results_dir: Path) -> list[Job]:
-    extra = (f"data.dir={s['data_dir']}", "data.source=local", f"results_dir={results_dir}", *s["overrides"])
-    seeds = ex.seeds(s["experiment"])
-    jobs = [Job(f"{' '.join(c.overrides)} seed={seed}", tuple(c.run_overrides(seed, extra)))
-            for seed in seeds for c in ex.cells(s["experiment"])]
-    return jobs[: int(s["runs"])]
-
-
-def _timed(jobs: list[Job], workers: int) -> float:
-    t0 = time.perf_counter()
-    records = run_jobs(jobs, workers, log=lambda line: None)
-    if any(r.get("status") != "success" for r in records):
-        raise SystemExit(f"hut.bench.workers: a run did not finish: {[r.get('status') for r in records]}")
-    return time.perf_counter() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,12 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()
     walls: dict[str, list[float]] = {"A": [], "B": []}
     with tempfile.TemporaryDirectory(prefix="hut-workers-") as tmp:
-        _timed(_jobs({**s, "runs": 1}, Path(tmp) / "warm"), 1)
+        def jobs(runs: int, folder: str):
+            return experiment_jobs(s["experiment"], runs, s["data_dir"], Path(tmp) / folder, s["overrides"])
+
+        timed(jobs(1, "warm"), 1, "hut.bench.workers")
         for i in range(int(s["rounds"])):
             for name in (("A", "B") if i % 2 == 0 else ("B", "A")):
-                jobs = _jobs(s, Path(tmp) / f"{name}{i}")
-                walls[name].append(_timed(jobs, 1 if name == "A" else int(s["workers"])))
-                print(f"round {i + 1}: {name} {walls[name][-1]:.1f} s for {len(jobs)} runs", flush=True)
+                batch = jobs(int(s["runs"]), f"{name}{i}")
+                walls[name].append(timed(batch, 1 if name == "A" else int(s["workers"]), "hut.bench.workers")[0])
+                print(f"round {i + 1}: {name} {walls[name][-1]:.1f} s for {len(batch)} runs", flush=True)
     load1 = os.getloadavg()
     a, b = sum(walls["A"]), sum(walls["B"])
     print(f"A: 1 process × {s['threads']} threads: {a:.1f} s; B: {s['workers']} processes × 1 thread: {b:.1f} s; "

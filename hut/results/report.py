@@ -208,8 +208,18 @@ def _claims(doc: Doc, results: Sequence[claim_tests.ClaimResult], elsewhere: Seq
             f"{c['id']} ({TABLE_TITLES.get(c['table'], c['table'])})" for c in elsewhere) + ".")
 
 
-def _searches(doc: Doc, searches: Sequence[protocols.Search], csv_rows: list[dict]) -> None:
-    """Each search's grid, every point's score on the selection split, the choice and the grid's edge."""
+def _lead(x: protocols.Search, runs: Sequence[Run]) -> str:
+    """The chosen point's lead over the runner-up, beside the final seeds' spread on the same split."""
+    lead, std = protocols.choice_margin(x, runs)
+    if lead is None:
+        return "—"
+    text = f"{100 * lead:+.1f}" + ("" if std is None else f" (seeds' std {100 * std:.1f})")
+    return text + (" **within the seeds' spread**" if std is not None and lead < std else "")
+
+
+def _searches(doc: Doc, searches: Sequence[protocols.Search], runs: Sequence[Run], csv_rows: list[dict]) -> None:
+    """Each search's grid, every point's score on the selection split, the choice, its lead over the next
+    best point and the grid's edge."""
     if not searches:
         return
     doc.h("Learning-rate search")
@@ -218,7 +228,10 @@ def _searches(doc: Doc, searches: Sequence[protocols.Search], csv_rows: list[dic
         doc.p(f"Protocol `{proto}` (`configs/tune/{proto}.yaml`, run by `python -m hut.tune`): the chosen value is "
               + "; ".join(rules) + ". Per point: the mean × 100 over the search seeds on the selection split "
               "(± sample std with two or more seeds); **bold**: chosen; (own): the row's own value, its run as "
-              "configured. Score against learning rate on dev, every seed: `figures/lr_sensitivity.png`.")
+              "configured; lead: the chosen point's margin over the next best, beside the sample std of the same "
+              "score over the final seeds at the chosen value (a lead within it is a choice another search seed "
+              "could reverse, and the tuned verdict rests on it). Score against learning rate on dev, every seed: "
+              "`figures/lr_sensitivity.png`.")
     rows = []
     for x in sorted(searches, key=lambda x: (x.experiment, x.task, x.method, x.variant or "", x.other)):
         pts = []
@@ -232,13 +245,13 @@ def _searches(doc: Doc, searches: Sequence[protocols.Search], csv_rows: list[dic
             f"**at the grid's {'smallest' if x.at_edge == 'low' else 'largest'} value: add {x.add:g}**")
         name = _cell_name((x.experiment, x.task, x.method, x.variant, x.model, x.other or None), None)
         rows.append([name, SPLIT_LABELS.get(x.selection, x.selection), "; ".join(pts), f"{x.chosen:g}",
-                     f"{x.configured:g}", edge,
+                     _lead(x, runs), f"{x.configured:g}", edge,
                      f"{', '.join(map(str, x.search_seeds))} / {', '.join(map(str, x.final_seeds))}"])
         csv_rows.append({"kind": "search", "experiment": x.experiment, "task": x.task, "method": x.method,
                          "variant": x.variant or "", "model": x.model, "overrides": x.other, "label": name,
                          "split": x.selection, "ours": f"{x.chosen:g}", "verdict": x.at_edge or "inside",
                          "detail": "; ".join(f"{float(p['value']):g}:{p.get('mean')}" for p in x.points)})
-    doc.table(["Cell", "chosen on", "grid: score on the selection split", "chosen", "row's own", "edge",
+    doc.table(["Cell", "chosen on", "grid: score on the selection split", "chosen", "lead", "row's own", "edge",
                "search / final seeds"], rows)
     for x in searches:
         if x.at_edge is not None:
@@ -290,7 +303,7 @@ def build_report(inp: Inputs, built: Mapping[str, Built], provenance: str,
     csv_rows: list[dict] = []
     results, elsewhere = evaluate_claims(inp, built, claims_file)
     _claims(doc, results, elsewhere, csv_rows)
-    _searches(doc, [x for x in inp.searches if x.experiment in set(exps.values())], csv_rows)
+    _searches(doc, [x for x in inp.searches if x.experiment in set(exps.values())], inp.runs, csv_rows)
     _verdicts(doc, built, exps, csv_rows)
     t5 = built.get("table5")
     if t5 is not None and any(r.experiment == exps.get("table5") for r in inp.runs):

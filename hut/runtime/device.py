@@ -53,8 +53,25 @@ def describe(device: torch.device, mixed_precision: str, processes: int = 1) -> 
         out.update(name=torch.cuda.get_device_name(device), count=torch.cuda.device_count(),
                    cuda=torch.version.cuda, driver=driver_version())
     else:
-        out.update(name=platform.processor() or platform.machine(), count=0, threads=torch.get_num_threads())
+        out.update(name=platform.processor() or platform.machine(), count=0, threads=torch.get_num_threads(),
+                   bf16_native=cpu_bf16_native())
     return out
+
+
+# torch.cpu.get_capabilities()'s names for native bf16 arithmetic: x86 (AVX512-BF16, AMX) and Arm
+BF16_CAPABILITIES = ("avx512_bf16", "amx_bf16", "bf16", "sve_bf16")
+
+
+def cpu_bf16_native() -> bool | None:
+    """Whether this CPU does bf16 arithmetic natively (AVX512-BF16 or AMX on x86, BF16 on Arm), where
+    bf16 autocast is faster than float32; None where torch cannot say. Without it oneDNN emulates bf16
+    and autocast is slower."""
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if capabilities is None:
+        return None
+    caps = capabilities()
+    known = [k for k in BF16_CAPABILITIES if k in caps]
+    return any(bool(caps[k]) for k in known) if known else None
 
 
 def driver_version() -> str | None:

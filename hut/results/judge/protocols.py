@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -107,6 +108,24 @@ def load_searches(results_dir: str | Path) -> tuple[list[Search], list[Problem]]
         except (KeyError, TypeError, ValueError) as e:
             problems.append(Problem(rel, f"selection file lacks or garbles {e}"))
     return out, problems
+
+
+def choice_margin(search: Search, runs: Iterable[Run]) -> tuple[float | None, float | None]:
+    """(the chosen point's lead over the next best grid point on the selection split, the sample std of the
+    same score over the search's final seeds at the chosen value): a lead within that spread is a choice
+    that another search seed could reverse. None where it cannot be told: no scored runner-up, fewer than
+    two final runs with the score, or the ``split_dev`` protocol (each final run's choosing half differs)."""
+    means = {float(p["value"]): p.get("mean") for p in search.points}
+    chosen = means.get(search.chosen) if search.chosen in means else next(
+        (m for v, m in means.items() if _same(v, search.chosen)), None)
+    others = [m for v, m in means.items() if m is not None and not _same(v, search.chosen)]
+    lead = None if chosen is None or not others else float(chosen) - max(others)
+    if search.selection != "tune":
+        return lead, None
+    scores = [float(r.last["tune_score"]) for r in runs if search.is_final(r) and r.status == "success"
+              and isinstance((r.last or {}).get("tune_score"), (int, float))]
+    std = statistics.stdev(scores) if len(scores) >= 2 else None
+    return lead, std
 
 
 def configured(runs: Iterable[Run], key: str = LR_KEY) -> list[Run]:
