@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from hut import aggregate
 from hut.results.figures import figure4 as figure4_fig
@@ -32,6 +33,8 @@ def test_builds_table_and_figures(two_runs, tmp_path):
     names = sorted(p.name for p in written)
     assert names == ["figure4.csv", "figure4.html", "figure4.md", "figure4.pdf", "figure4.png", "figure4.tex",
                      "figure4_gradxinput.pdf", "figure4_gradxinput.png"]
+    png = next(p for p in written if p.name == "figure4.png")
+    assert Image.open(png).mode == "P" and len(Image.open(png).getcolors(256)) > 2  # 256-colour palette, shaded
     md = (tmp_path / "tables" / "figure4.md").read_text()
     assert "| HUT |" in md and "| LoRA |" in md and "baseline" in md
     with pytest.raises(ValueError, match="finished squad runs of method vera"):

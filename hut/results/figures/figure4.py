@@ -194,7 +194,7 @@ def build(o: dict, log=print) -> list[Path]:
     for view, what in VIEWS.items():
         stem = out / "figures" / ("figure4" if view == "attention" else f"figure4_{view}")
         fig = draw(rows, view, f"Figure 4 ({view}): {what}", max_words=int(o["max_words"]))
-        written += save(fig, stem)
+        written += save(fig, stem, palette=True)
     p = out / "figures" / "figure4.html"
     write_bytes(p, to_html(rows, note, VIEWS).encode("utf-8"))
     written.append(p)

@@ -116,8 +116,7 @@ def choice_margin(search: Search, runs: Iterable[Run]) -> tuple[float | None, fl
     that another search seed could reverse. None where it cannot be told: no scored runner-up, fewer than
     two final runs with the score, or the ``split_dev`` protocol (each final run's choosing half differs)."""
     means = {float(p["value"]): p.get("mean") for p in search.points}
-    chosen = means.get(search.chosen) if search.chosen in means else next(
-        (m for v, m in means.items() if _same(v, search.chosen)), None)
+    chosen = next((m for v, m in means.items() if _same(v, search.chosen)), None)
     others = [m for v, m in means.items() if m is not None and not _same(v, search.chosen)]
     lead = None if chosen is None or not others else float(chosen) - max(others)
     if search.selection != "tune":
